@@ -1,0 +1,39 @@
+"""Configuration: one pydantic model read from the environment once per cold start."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    directory_table: str = Field(min_length=1)
+    candidates_table: str = Field(min_length=1)
+    app_secret_id: str = Field(min_length=1)
+    test_engine_base_url: str = "https://engine.example.com"
+    stage: str = "dev"
+    # How long an authenticated key is trusted without reading it again (revocation delay).
+    key_cache_seconds: float = 60.0
+    # Largest request body the API accepts (bytes); larger bodies get 413.
+    max_body_bytes: int = 64 * 1024
+    local_stack: bool = False
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            directory_table=env.get("DIRECTORY_TABLE", ""),
+            candidates_table=env.get("CANDIDATES_TABLE", ""),
+            app_secret_id=env.get("APP_SECRET_ID", ""),
+            test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
+            stage=env.get("STAGE", "dev"),
+            key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),
+            local_stack=env.get("LOCAL_STACK", "").lower() == "true",
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,84 @@
+"""DynamoDB data access. The only layer that sees botocore's ClientError; it re-raises domain errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from gateway import crypto
+from aws_lambda_powertools import Logger
+
+from gateway.errors import DomainError, InvalidInput, StorageFailure, Unavailable
+
+logger = Logger(child=True)
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+THROTTLING = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "TransactionInProgressException",
+}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """ExpressionAttributeValues from plain Python values."""
+    return {k: _ser.serialize(v) for k, v in data.items()}
+
+
+def error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def storage_error(exc: Exception) -> DomainError:
+    """What a failed DynamoDB call means to the client: busy (503, retry) or our bug (500, logged)."""
+    code = error_code(exc)
+    if code in THROTTLING or code == "TransactionCanceledException":
+        return Unavailable(f"The data store is busy ({code}); retry the request.")
+    logger.exception("data store call failed", extra={"error_code": code})
+    return StorageFailure("Internal error while storing data.")
+
+
+# ---------------------------------------------------------------------------- opaque, signed cursors
+def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    payload = json.dumps(last_key, sort_keys=True, separators=(",", ":")).encode()
+    mac = crypto.derive("cursor", payload.decode())[:12]
+    return crypto.b64url(mac + payload)
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        mac, payload = raw[:12], raw[12:]
+        if not crypto.same(crypto.b64url(mac), crypto.b64url(crypto.derive("cursor", payload.decode())[:12])):
+            raise ValueError("bad mac")
+        data = json.loads(payload)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return data
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("cursor", "is not a cursor this API issued") from exc
