@@ -1,0 +1,76 @@
+# Assessment Gateway task interface. Every target sets up what it needs itself.
+SHELL := /bin/bash
+export SAM_CLI_TELEMETRY := 0
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .venv-tools
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+
+.PHONY: help run test unit integration e2e lint validate bench reset clean build deploy browser
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt layers/shared/requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or later is required"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or later is required"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	@touch $@
+
+browser: $(STAMP) ## Debian's chromium for the browser tests (never a browser download)
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: $(STAMP) ## Start the service on the embedded local stack (http://127.0.0.1:$(PORT))
+	PORT=$(PORT) $(PY) -m local
+
+test: $(STAMP) browser lint ## Set up everything and run the whole suite (lint, template checks, all tests)
+	$(PY) -m pytest
+
+unit: $(STAMP) ## Unit tests only (no network)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP) ## Handler tests on moto
+	$(PY) -m pytest tests/integration
+
+e2e: $(STAMP) browser ## HTTP tests against the local stack
+	$(PY) -m pytest tests/e2e
+
+lint: $(STAMP) validate ## ruff, mypy and the template checks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check layers functions local
+	$(VENV)/bin/mypy
+
+validate: $(TOOLS)/.installed ## sam validate --lint (cfn-lint) on template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint --template template.yaml
+
+bench: $(STAMP) ## Benchmarks; prints JSON and writes bench/results/latest.json
+	$(PY) -m bench
+
+build: $(TOOLS)/.installed ## The deployable bundle (sam build)
+	$(TOOLS)/bin/sam build --template template.yaml
+
+deploy: build ## sam deploy --guided
+	$(TOOLS)/bin/sam deploy --guided
+
+reset: ## Forget everything the local stack stored
+	rm -rf .local
+
+clean: reset ## Remove virtual environments and build output
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): print JSON figures, write bench/results/latest.json."""

@@ -1,0 +1,146 @@
+"""Event builders and an in-process API client: the one place tests build API Gateway events."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.cfn import Template
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> dict[str, Any]:
+    """An API Gateway REST (v1 payload) proxy event."""
+    all_headers = {"content-type": content_type} if body is not None else {}
+    if key is not None:
+        all_headers["x-api-key"] = key
+    all_headers.update(headers or {})
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "stage": "dev",
+            "httpMethod": method,
+            "path": f"/dev{path}",
+            "resourcePath": resource or path,
+            "identity": {"sourceIp": "203.0.113.7"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+class LambdaContext:
+    function_name = "test-function"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    log_group_name = "/aws/lambda/test-function"
+    log_stream_name = "test"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    @property
+    def description(self) -> str:
+        return str(self.json().get("description", ""))
+
+
+@dataclass
+class _Route:
+    function_id: str
+    pattern: re.Pattern[str]
+    params: list[str]
+
+
+@dataclass
+class ApiClient:
+    """Calls the template's handlers in-process, routing by the template's Api events as API Gateway does."""
+
+    template: Template
+    key: str | None = None
+    modules: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.functions = self.template.functions()
+        self.routes = []
+        for route in self.template.api_routes():
+            names = re.findall(r"{(\w+)\+?}", route.path)
+            regex = re.sub(r"{\w+\+}", "(.+)", re.sub(r"{\w+}", "([^/]+)", route.path))
+            self.routes.append(_Route(route.function_id, re.compile(f"^{regex}$"), names))
+
+    def handler(self, function_id: str) -> Any:
+        if function_id not in self.modules:
+            spec = self.functions[function_id]
+            module_spec = importlib.util.spec_from_file_location(f"fn_{function_id}", spec.handler_file)
+            assert module_spec and module_spec.loader
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            self.modules[function_id] = getattr(module, spec.handler_function)
+        return self.modules[function_id]
+
+    def call(self, method: str, path: str, body: Any = None, *, key: str | None = "default", **kwargs: Any) -> Reply:
+        key = self.key if key == "default" else key
+        for route in self.routes:
+            match = route.pattern.match(path.split("?")[0])
+            if match:
+                event = api_event(method, path, body, key=key,
+                                  path_parameters=dict(zip(route.params, match.groups(), strict=True)) or None,
+                                  **kwargs)
+                reply = self.handler(route.function_id)(event, LambdaContext())
+                return Reply(reply["statusCode"], {k.lower(): v for k, v in (reply.get("headers") or {}).items()},
+                             reply.get("body") or "")
+        return Reply(404, {}, json.dumps({"statuscode": "404.1", "description": "No route matches this path."}))
+
+    def get(self, path: str, **kwargs: Any) -> Reply:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return self.call("POST", path, body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Reply:
+        return self.call("DELETE", path, **kwargs)
+
+    def as_key(self, key: str | None) -> ApiClient:
+        other = ApiClient(self.template, key, self.modules)
+        return other
