@@ -14,7 +14,11 @@ from bench import cold_start, registration_calls
 def main() -> int:
     started = time.time()
     results = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
         "cold_start": cold_start.run(),
         "registration_dynamodb_calls": registration_calls.run(),
     }

@@ -41,7 +41,7 @@ _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 def handlers() -> dict[str, str]:
     with open("template.yaml") as fh:
-        template = yaml.load(fh, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        template = yaml.load(fh, Loader=_Loader)
     found = {}
     for name, res in template["Resources"].items():
         if res.get("Type") == "AWS::Serverless::Function":
@@ -53,13 +53,19 @@ def handlers() -> dict[str, str]:
 
 def _sample(code: str, *args: str) -> float:
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def run() -> dict[str, object]:
     baseline = statistics.median(_sample(_BASELINE) for _ in range(RUNS))
-    result: dict[str, object] = {"baseline_boto3_client_ms": round(baseline * 1000, 1), "runs": RUNS, "handlers": {}}
+    result: dict[str, object] = {
+        "baseline_boto3_client_ms": round(baseline * 1000, 1),
+        "runs": RUNS,
+        "handlers": {},
+    }
     for name, path in handlers().items():
         seconds = statistics.median(_sample(_HANDLER, path, f"fn_{name}") for _ in range(RUNS))
         result["handlers"][name] = {  # type: ignore[index]

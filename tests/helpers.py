@@ -119,18 +119,30 @@ class ApiClient:
             self.modules[function_id] = getattr(module, spec.handler_function)
         return self.modules[function_id]
 
-    def call(self, method: str, path: str, body: Any = None, *, key: str | None = "default", **kwargs: Any) -> Reply:
+    def call(
+        self, method: str, path: str, body: Any = None, *, key: str | None = "default", **kwargs: Any
+    ) -> Reply:
         key = self.key if key == "default" else key
         for route in self.routes:
             match = route.pattern.match(path.split("?")[0])
             if match:
-                event = api_event(method, path, body, key=key,
-                                  path_parameters=dict(zip(route.params, match.groups(), strict=True)) or None,
-                                  **kwargs)
+                event = api_event(
+                    method,
+                    path,
+                    body,
+                    key=key,
+                    path_parameters=dict(zip(route.params, match.groups(), strict=True)) or None,
+                    **kwargs,
+                )
                 reply = self.handler(route.function_id)(event, LambdaContext())
-                return Reply(reply["statusCode"], {k.lower(): v for k, v in (reply.get("headers") or {}).items()},
-                             reply.get("body") or "")
-        return Reply(404, {}, json.dumps({"statuscode": "404.1", "description": "No route matches this path."}))
+                return Reply(
+                    reply["statusCode"],
+                    {k.lower(): v for k, v in (reply.get("headers") or {}).items()},
+                    reply.get("body") or "",
+                )
+        return Reply(
+            404, {}, json.dumps({"statuscode": "404.1", "description": "No route matches this path."})
+        )
 
     def get(self, path: str, **kwargs: Any) -> Reply:
         return self.call("GET", path, **kwargs)

@@ -6,13 +6,20 @@ import json
 
 import pytest
 
-SEED_BODY = {"emailId": "amit.mishra@example.com", "fullName": "Amit Mishra", "callbackURL": "", "redirectURL": ""}
+SEED_BODY = {
+    "emailId": "amit.mishra@example.com",
+    "fullName": "Amit Mishra",
+    "callbackURL": "",
+    "redirectURL": "",
+}
 
 
 def test_a_request_copied_from_the_seed_registers_the_candidate(stack):
     # Given the seed's curl body with a real e-mail
     # When it is posted for test 1001
-    reply = stack.api.post("/v2/tests/1001/register", SEED_BODY, headers={"content-type": "application/json;charset=utf-8"})
+    reply = stack.api.post(
+        "/v2/tests/1001/register", SEED_BODY, headers={"content-type": "application/json;charset=utf-8"}
+    )
     # Then the reply is the seed's envelope with an Int64 invitation id and a take-test URL
     assert reply.status == 200
     body = reply.json()
@@ -33,10 +40,15 @@ def test_posting_again_updates_name_and_urls_and_keeps_the_invitation(stack):
     # Given a registered candidate
     first = stack.api.post("/v2/tests/7/register", SEED_BODY).json()["result"]
     # When the same candidate is posted again, e-mail in another case, with new name and URLs
-    again = stack.api.post("/v2/tests/7/register", {
-        "emailId": "AMIT.Mishra@Example.com", "fullName": "Amit K. Mishra",
-        "callbackURL": "https://lms.example.com/cb", "redirectURL": "https://lms.example.com/done",
-    }).json()["result"]
+    again = stack.api.post(
+        "/v2/tests/7/register",
+        {
+            "emailId": "AMIT.Mishra@Example.com",
+            "fullName": "Amit K. Mishra",
+            "callbackURL": "https://lms.example.com/cb",
+            "redirectURL": "https://lms.example.com/done",
+        },
+    ).json()["result"]
     # Then the invitation is the same one, updated
     assert again == first
     stored = stack.api.get(f"/v2/invitations/{first['testInvitationId']}").json()["result"]
@@ -58,34 +70,96 @@ BAD_INPUT = [
     ("malformed JSON", "/v2/tests/1/register", '{"emailId": ', {}, 400, "body: is not valid JSON"),
     ("not an object", "/v2/tests/1/register", "[1]", {}, 400, "body: must be a JSON object"),
     ("no body", "/v2/tests/1/register", None, {}, 400, "body: is required"),
-    ("wrong content type", "/v2/tests/1/register", json.dumps(SEED_BODY), {"content_type": "text/plain"}, 415,
-     "content-type: must be application/json (got 'text/plain')"),
-    ("form content type", "/v2/tests/1/register", "emailId=a", {"content_type": "application/x-www-form-urlencoded"},
-     415, "content-type: must be application/json (got 'application/x-www-form-urlencoded')"),
+    (
+        "wrong content type",
+        "/v2/tests/1/register",
+        json.dumps(SEED_BODY),
+        {"content_type": "text/plain"},
+        415,
+        "content-type: must be application/json (got 'text/plain')",
+    ),
+    (
+        "form content type",
+        "/v2/tests/1/register",
+        "emailId=a",
+        {"content_type": "application/x-www-form-urlencoded"},
+        415,
+        "content-type: must be application/json (got 'application/x-www-form-urlencoded')",
+    ),
     ("missing e-mail", "/v2/tests/1/register", {"fullName": "A"}, {}, 400, "emailId: is required"),
-    ("empty e-mail (the seed's example)", "/v2/tests/1/register", {**SEED_BODY, "emailId": ""}, {}, 400,
-     "emailId: must not be empty"),
-    ("invalid e-mail", "/v2/tests/1/register", {**SEED_BODY, "emailId": "amit@"}, {}, 400,
-     "emailId: must be a valid e-mail address"),
-    ("empty name", "/v2/tests/1/register", {**SEED_BODY, "fullName": " "}, {}, 400, "fullName: must not be empty"),
-    ("over-long name", "/v2/tests/1/register", {**SEED_BODY, "fullName": "n" * 201}, {}, 400,
-     "fullName: must be at most 200 characters"),
-    ("relative callback", "/v2/tests/1/register", {**SEED_BODY, "callbackURL": "/cb"}, {}, 400,
-     "callbackURL: must be an absolute http(s) URL"),
-    ("javascript redirect", "/v2/tests/1/register", {**SEED_BODY, "redirectURL": "javascript:alert(1)"}, {}, 400,
-     "redirectURL: must be an absolute http(s) URL"),
+    (
+        "empty e-mail (the seed's example)",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "emailId": ""},
+        {},
+        400,
+        "emailId: must not be empty",
+    ),
+    (
+        "invalid e-mail",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "emailId": "amit@"},
+        {},
+        400,
+        "emailId: must be a valid e-mail address",
+    ),
+    (
+        "empty name",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "fullName": " "},
+        {},
+        400,
+        "fullName: must not be empty",
+    ),
+    (
+        "over-long name",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "fullName": "n" * 201},
+        {},
+        400,
+        "fullName: must be at most 200 characters",
+    ),
+    (
+        "relative callback",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "callbackURL": "/cb"},
+        {},
+        400,
+        "callbackURL: must be an absolute http(s) URL",
+    ),
+    (
+        "javascript redirect",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "redirectURL": "javascript:alert(1)"},
+        {},
+        400,
+        "redirectURL: must be an absolute http(s) URL",
+    ),
     ("testId not a number", "/v2/tests/abc/register", SEED_BODY, {}, 400, "testId: must be an integer"),
     ("testId zero", "/v2/tests/0/register", SEED_BODY, {}, 400, "testId: must be greater than 0"),
     ("testId negative", "/v2/tests/-5/register", SEED_BODY, {}, 400, "testId: must be greater than 0"),
-    ("testId over Int64", "/v2/tests/9223372036854775808/register", SEED_BODY, {}, 400,
-     "testId: must be at most 9223372036854775807"),
-    ("body over 64 KiB", "/v2/tests/1/register", {**SEED_BODY, "pad": "x" * (64 * 1024)}, {}, 413,
-     "body: larger than 64 KiB"),
+    (
+        "testId over Int64",
+        "/v2/tests/9223372036854775808/register",
+        SEED_BODY,
+        {},
+        400,
+        "testId: must be at most 9223372036854775807",
+    ),
+    (
+        "body over 64 KiB",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "pad": "x" * (64 * 1024)},
+        {},
+        413,
+        "body: larger than 64 KiB",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "path", "body", "kwargs", "status", "description"), BAD_INPUT,
-                         ids=[c[0] for c in BAD_INPUT])
+@pytest.mark.parametrize(
+    ("case", "path", "body", "kwargs", "status", "description"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT]
+)
 def test_bad_input_gets_a_clear_4xx_and_stores_nothing(stack, case, path, body, kwargs, status, description):
     # Given the tables as they are
     before = stack.snapshot()
@@ -108,4 +182,6 @@ def test_wrong_method_is_405_with_allow_and_unknown_invitation_is_404(stack):
 
 def test_an_invitation_id_beyond_the_issued_range_is_rejected(stack):
     reply = stack.api.get(f"/v2/invitations/{2**53}")
-    assert reply.status == 400 and reply.description.startswith("testInvitationId: must be an integer between 1 and")
+    assert reply.status == 400 and reply.description.startswith(
+        "testInvitationId: must be an integer between 1 and"
+    )

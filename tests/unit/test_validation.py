@@ -39,14 +39,22 @@ def test_seed_request_with_a_real_email_is_accepted_and_blank_urls_mean_not_give
         ({"emailId": "a@b.de", "fullName": ""}, "fullName: must not be empty"),
         ({"emailId": "a@b.de", "fullName": "x" * 201}, "fullName: must be at most 200 characters"),
         ({"emailId": "a@b.de", "fullName": "A\x00B"}, "fullName: must not contain control characters"),
-        ({"emailId": "a@b.de", "fullName": "A", "callbackURL": "ftp://x.de"},
-         "callbackURL: must be an absolute http(s) URL"),
-        ({"emailId": "a@b.de", "fullName": "A", "callbackURL": "/relative"},
-         "callbackURL: must be an absolute http(s) URL"),
-        ({"emailId": "a@b.de", "fullName": "A", "redirectURL": "https://"},
-         "redirectURL: must be an absolute http(s) URL"),
-        ({"emailId": "a@b.de", "fullName": "A", "redirectURL": "https://x.de/" + "a" * 2048},
-         "redirectURL: must be at most 2048 characters"),
+        (
+            {"emailId": "a@b.de", "fullName": "A", "callbackURL": "ftp://x.de"},
+            "callbackURL: must be an absolute http(s) URL",
+        ),
+        (
+            {"emailId": "a@b.de", "fullName": "A", "callbackURL": "/relative"},
+            "callbackURL: must be an absolute http(s) URL",
+        ),
+        (
+            {"emailId": "a@b.de", "fullName": "A", "redirectURL": "https://"},
+            "redirectURL: must be an absolute http(s) URL",
+        ),
+        (
+            {"emailId": "a@b.de", "fullName": "A", "redirectURL": "https://x.de/" + "a" * 2048},
+            "redirectURL: must be at most 2048 characters",
+        ),
         ({"emailId": "a@b.de", "fullName": "A", "redirectURL": 5}, "redirectURL: must be a string"),
     ],
 )
@@ -62,4 +70,7 @@ def test_api_key_role_must_be_one_of_the_three_roles():
 
 
 def test_malformed_json_is_reported_as_such():
-    assert describe_validation([{"type": "json_invalid", "loc": ("body", 3), "msg": "x"}]) == "body: is not valid JSON"
+    assert (
+        describe_validation([{"type": "json_invalid", "loc": ("body", 3), "msg": "x"}])
+        == "body: is not valid JSON"
+    )

@@ -37,7 +37,9 @@ def create_unit(caller: Caller, name: str, parent_id: str | None) -> OrgUnit:
 
 def create_root(name: str, unit_id: str | None = None) -> OrgUnit:
     unit_id = unit_id or f"ou_{crypto.random_hex(6)}"
-    unit = OrgUnit(id=unit_id, name=name, parent_id=None, path=f"/{unit_id}/", tree=unit_id, created_at=now_iso())
+    unit = OrgUnit(
+        id=unit_id, name=name, parent_id=None, path=f"/{unit_id}/", tree=unit_id, created_at=now_iso()
+    )
     directory.put_unit(unit)
     return unit
 
@@ -46,7 +48,9 @@ def list_units(caller: Caller, limit: int, cursor: str | None) -> tuple[list[Org
     return directory.list_units(caller.tree, caller.unit_path, min(limit, MAX_PAGE), cursor)
 
 
-def issue_key(unit: OrgUnit, role: Role, name: str | None, api_key: str | None = None) -> tuple[ApiKeyRecord, str]:
+def issue_key(
+    unit: OrgUnit, role: Role, name: str | None, api_key: str | None = None
+) -> tuple[ApiKeyRecord, str]:
     """Store a new key for `unit`; returns the record and the full key (shown once)."""
     if api_key is None:
         key_id, api_key, secret_hash = auth.new_key()

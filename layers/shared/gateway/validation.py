@@ -68,7 +68,10 @@ def _strict_str(value: object) -> object:
 
 Email = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_email)]
 PersonName = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_name)]
-OptionalUrl = Annotated[str | None, BeforeValidator(_strict_str), BeforeValidator(_blank_is_none), AfterValidator(
-    lambda v: None if v is None else _url(v)
-)]
+OptionalUrl = Annotated[
+    str | None,
+    BeforeValidator(_strict_str),
+    BeforeValidator(_blank_is_none),
+    AfterValidator(lambda v: None if v is None else _url(v)),
+]
 ShortText = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_name)]

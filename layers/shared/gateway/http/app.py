@@ -8,7 +8,6 @@ is not JSON. Authentication therefore happens before any input is parsed.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -156,4 +155,9 @@ class Api:
 def _proxy_reply(response: Any) -> dict[str, Any]:
     """An API Gateway proxy reply for errors answered before powertools resolves the request."""
     headers = {"Content-Type": response.content_type, **{k: v for k, v in (response.headers or {}).items()}}
-    return {"statusCode": response.status_code, "headers": headers, "body": response.body, "isBase64Encoded": False}
+    return {
+        "statusCode": response.status_code,
+        "headers": headers,
+        "body": response.body,
+        "isBase64Encoded": False,
+    }

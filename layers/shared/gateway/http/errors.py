@@ -14,7 +14,9 @@ from gateway.errors import DomainError, MethodNotAllowed
 logger = Logger(child=True)
 
 
-def envelope(status: int, code: int, description: str, headers: dict[str, str] | None = None) -> Response[str]:
+def envelope(
+    status: int, code: int, description: str, headers: dict[str, str] | None = None
+) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -55,8 +57,12 @@ def _reason(error: dict[str, Any]) -> str:
     if kind == "string_too_short":
         return "must not be empty"
     ctx = error.get("ctx", {})
-    bounds = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
-              "less_than_equal": "at most"}
+    bounds = {
+        "greater_than": "greater than",
+        "greater_than_equal": "at least",
+        "less_than": "less than",
+        "less_than_equal": "at most",
+    }
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
         return f"must be {bounds[kind]} {limit}"
@@ -71,7 +77,11 @@ def describe_validation(errors: Sequence[dict[str, Any]]) -> str:
     seen: list[str] = []
     for error in errors:
         loc = error.get("loc", ())
-        text = "body: is not valid JSON" if error.get("type") == "json_invalid" else f"{_field(loc)}: {_reason(error)}"
+        text = (
+            "body: is not valid JSON"
+            if error.get("type") == "json_invalid"
+            else f"{_field(loc)}: {_reason(error)}"
+        )
         if text not in seen:
             seen.append(text)
     return "; ".join(seen[:5])

@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from gateway import crypto
-from aws_lambda_powertools import Logger
-
 from gateway.errors import DomainError, InvalidInput, StorageFailure, Unavailable
 
 logger = Logger(child=True)

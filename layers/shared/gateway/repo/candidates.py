@@ -2,7 +2,7 @@
 
 Items:
     CAND#<candidate id> / PROFILE   a candidate of one unit; gsi1 = UNIT#<unit> / <created>#<id>
-    INV#<invitation id> / INV       an invitation of a candidate to one test; gsi1 = UNIT#<unit> / <created>#<id>
+    INV#<invitation id> / INV       an invitation to one test; gsi1 = UNIT#<unit> / <created>#INV#<id>
 """
 
 from __future__ import annotations
@@ -62,11 +62,22 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
         "ExpressionAttributeNames": {"#source": "source", "#hidden": "hidden"},
     }
     invitation_set = [
-        "entity = :inv", "invitation_id = :iid", "candidate_id = :cid", "test_id = :test", "dedupe_key = :dk",
-        "email = :email", "email_lower = :email_lower", "full_name = :name", "unit_id = :unit",
-        "unit_path = :path", "updated_at = :now", "created_at = if_not_exists(created_at, :now)",
-        "#status = if_not_exists(#status, :registered)", "#source = if_not_exists(#source, :api)",
-        "gsi1pk = :gpk", "gsi1sk = if_not_exists(gsi1sk, :gsk_inv)",
+        "entity = :inv",
+        "invitation_id = :iid",
+        "candidate_id = :cid",
+        "test_id = :test",
+        "dedupe_key = :dk",
+        "email = :email",
+        "email_lower = :email_lower",
+        "full_name = :name",
+        "unit_id = :unit",
+        "unit_path = :path",
+        "updated_at = :now",
+        "created_at = if_not_exists(created_at, :now)",
+        "#status = if_not_exists(#status, :registered)",
+        "#source = if_not_exists(#source, :api)",
+        "gsi1pk = :gpk",
+        "gsi1sk = if_not_exists(gsi1sk, :gsk_inv)",
     ]
     removes = []
     for attr, value in (("callback_url", reg.callback_url), ("redirect_url", reg.redirect_url)):
@@ -83,16 +94,26 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
         "ExpressionAttributeNames": {"#status": "status", "#source": "source"},
     }
     shared = {
-        ":cid": reg.candidate_id, ":email": reg.email, ":email_lower": reg.email.casefold(),
-        ":name": reg.full_name, ":unit": reg.unit_id, ":path": reg.unit_path, ":now": reg.now,
-        ":api": "api", ":gpk": f"UNIT#{reg.unit_id}",
+        ":cid": reg.candidate_id,
+        ":email": reg.email,
+        ":email_lower": reg.email.casefold(),
+        ":name": reg.full_name,
+        ":unit": reg.unit_id,
+        ":path": reg.unit_path,
+        ":now": reg.now,
+        ":api": "api",
+        ":gpk": f"UNIT#{reg.unit_id}",
     }
     candidate["ExpressionAttributeValues"] = values(
         shared | {":cand": "candidate", ":false": False, ":gsk_cand": f"{reg.now}#{reg.candidate_id}"}
     )
     inv_values = shared | {
-        ":inv": "invitation", ":iid": reg.invitation_id, ":test": reg.test_id, ":dk": reg.dedupe_key,
-        ":registered": "Registered", ":gsk_inv": f"{reg.now}#INV#{reg.invitation_id}",
+        ":inv": "invitation",
+        ":iid": reg.invitation_id,
+        ":test": reg.test_id,
+        ":dk": reg.dedupe_key,
+        ":registered": "Registered",
+        ":gsk_inv": f"{reg.now}#INV#{reg.invitation_id}",
     }
     if reg.callback_url is not None:
         inv_values[":callback_url"] = reg.callback_url
@@ -110,7 +131,9 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 raise InvitationIdTaken(str(reg.invitation_id)) from exc
             if attempt == attempts - 1:
-                raise Unavailable("The candidate is being registered concurrently; retry the request.") from exc
+                raise Unavailable(
+                    "The candidate is being registered concurrently; retry the request."
+                ) from exc
             time.sleep(0.02 * 2**attempt)  # a concurrent twin holds the items: wait, then converge
 
 

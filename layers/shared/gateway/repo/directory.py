@@ -106,25 +106,43 @@ def put_unit(unit: OrgUnit) -> None:
         "gsi1pk": f"UNITS#{unit.tree}",
         "gsi1sk": unit.path,
     }
-    guard = {"pk": f"OUNAME#{unit.parent_id or '-'}#{unit.name.casefold()}", "sk": "GUARD", "unit_id": unit.id}
+    guard = {
+        "pk": f"OUNAME#{unit.parent_id or '-'}#{unit.name.casefold()}",
+        "sk": "GUARD",
+        "unit_id": unit.id,
+    }
     try:
         aws.dynamodb().transact_write_items(
             TransactItems=[
-                {"Put": {"TableName": _table(), "Item": to_item(record),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": _table(), "Item": to_item(guard),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Put": {
+                        "TableName": _table(),
+                        "Item": to_item(record),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": _table(),
+                        "Item": to_item(guard),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
             ]
         )
     except ClientError as exc:
         if error_code(exc) == "TransactionCanceledException":
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if "ConditionalCheckFailed" in reasons:
-                raise AlreadyExists(f"name: a unit named '{unit.name}' already exists under this parent") from exc
+                raise AlreadyExists(
+                    f"name: a unit named '{unit.name}' already exists under this parent"
+                ) from exc
         raise storage_error(exc) from exc
 
 
-def _query_tree(partition: str, path_prefix: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def _query_tree(
+    partition: str, path_prefix: str, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a tree partition of the index, restricted to a subtree by path prefix."""
     kwargs: dict[str, Any] = {
         "TableName": _table(),
@@ -145,7 +163,9 @@ def _query_tree(partition: str, path_prefix: str, limit: int, cursor: str | None
     return [from_item(i) for i in resp.get("Items", [])], encode_cursor(resp.get("LastEvaluatedKey"))
 
 
-def list_units(tree: str, path_prefix: str, limit: int, cursor: str | None) -> tuple[list[OrgUnit], str | None]:
+def list_units(
+    tree: str, path_prefix: str, limit: int, cursor: str | None
+) -> tuple[list[OrgUnit], str | None]:
     records, next_cursor = _query_tree(f"UNITS#{tree}", path_prefix, limit, cursor)
     return [OrgUnit.from_record(r) for r in records], next_cursor
 
@@ -207,7 +227,9 @@ def revoke_key(key_id: str, when: str) -> ApiKeyRecord | None:
     return ApiKeyRecord.from_record(from_item(resp["Attributes"]))
 
 
-def list_keys(tree: str, path_prefix: str, limit: int, cursor: str | None) -> tuple[list[ApiKeyRecord], str | None]:
+def list_keys(
+    tree: str, path_prefix: str, limit: int, cursor: str | None
+) -> tuple[list[ApiKeyRecord], str | None]:
     records, next_cursor = _query_tree(f"KEYS#{tree}", path_prefix, limit, cursor)
     return [ApiKeyRecord.from_record(r) for r in records], next_cursor
 

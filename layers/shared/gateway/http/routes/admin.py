@@ -20,43 +20,61 @@ from gateway.contracts import (
     Role,
 )
 from gateway.http.app import requires
-from gateway.http.routes.common import ERRORS
+from gateway.http.routes.common import documented
 from gateway.repo.directory import ApiKeyRecord, OrgUnit
 
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]
 Limit = Annotated[int, Query(ge=1, le=orgs.MAX_PAGE, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=2048, description="next-cursor of the previous page.")]
 
 
 def _unit_view(unit: OrgUnit) -> OrgUnitView:
-    return OrgUnitView(id=unit.id, name=unit.name, parent_id=unit.parent_id, path=unit.path, created_at=unit.created_at)
+    return OrgUnitView(
+        id=unit.id, name=unit.name, parent_id=unit.parent_id, path=unit.path, created_at=unit.created_at
+    )
 
 
 def _key_view(key: ApiKeyRecord) -> ApiKeyView:
     return ApiKeyView(
-        key_id=key.key_id, org_unit=key.unit_id, role=Role(key.role), name=key.name,
-        created_at=key.created_at, revoked_at=key.revoked_at,
+        key_id=key.key_id,
+        org_unit=key.unit_id,
+        role=Role(key.role),
+        name=key.name,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
     )
 
 
-@router.post("/v1/org-units", summary="Create a child organisation unit", tags=["Organisation"],
-             responses={201: {"description": "Created."}, 409: {"description": "Name taken."}, **ERRORS})
+@router.post(
+    "/v1/org-units",
+    summary="Create a child organisation unit",
+    tags=["Organisation"],
+    responses=documented(201, "Created."),
+)
 @requires(Role.ADMIN)
 def create_org_unit(request: Annotated[CreateOrgUnit, Body()]) -> tuple[OrgUnitView, int]:
     unit = orgs.create_unit(current_caller(), request.name, request.parent_id)
     return _unit_view(unit), 201
 
 
-@router.get("/v1/org-units", summary="List the caller's unit and every unit below it", tags=["Organisation"],
-            responses=ERRORS)
+@router.get(
+    "/v1/org-units",
+    summary="List the caller's unit and every unit below it",
+    tags=["Organisation"],
+    responses=documented(200, "OK"),
+)
 @requires(Role.ADMIN, Role.SUPPORT, body=None)
 def list_org_units(limit: Limit = 50, cursor: Cursor = None) -> OrgUnitPage:
     units, next_cursor = orgs.list_units(current_caller(), limit, cursor)
     return OrgUnitPage(items=[_unit_view(u) for u in units], next_cursor=next_cursor)
 
 
-@router.post("/v1/api-keys", summary="Create an API key for a unit in the caller's subtree", tags=["API keys"],
-             responses={201: {"description": "Created; api-key is shown only in this reply."}, **ERRORS})
+@router.post(
+    "/v1/api-keys",
+    summary="Create an API key for a unit in the caller's subtree",
+    tags=["API keys"],
+    responses=documented(201, "Created; api-key is shown only in this reply."),
+)
 @requires(Role.ADMIN)
 def create_api_key(request: Annotated[CreateApiKey, Body()]) -> tuple[CreatedApiKey, int]:
     record, api_key = orgs.create_key(current_caller(), request.org_unit, request.role, request.name)
@@ -64,17 +82,26 @@ def create_api_key(request: Annotated[CreateApiKey, Body()]) -> tuple[CreatedApi
     return CreatedApiKey(**view.model_dump(), api_key=api_key), 201
 
 
-@router.get("/v1/api-keys", summary="List the API keys of the caller's subtree (never their secrets)",
-            tags=["API keys"], responses=ERRORS)
+@router.get(
+    "/v1/api-keys",
+    summary="List the API keys of the caller's subtree (never their secrets)",
+    tags=["API keys"],
+    responses=documented(200, "OK"),
+)
 @requires(Role.ADMIN, body=None)
 def list_api_keys(limit: Limit = 50, cursor: Cursor = None) -> ApiKeyPage:
     keys, next_cursor = orgs.list_keys(current_caller(), limit, cursor)
     return ApiKeyPage(items=[_key_view(k) for k in keys], next_cursor=next_cursor)
 
 
-@router.delete("/v1/api-keys/<keyId>", summary="Revoke an API key", tags=["API keys"],
-               description="Takes effect at once on this key's next lookup; a warm instance that cached the key "
-               "may accept it for up to 60 seconds more.", responses=ERRORS)
+@router.delete(
+    "/v1/api-keys/<keyId>",
+    summary="Revoke an API key",
+    tags=["API keys"],
+    description="Takes effect at once on this key's next lookup; a warm instance that cached the key "
+    "may accept it for up to 60 seconds more.",
+    responses=documented(200, "OK"),
+)
 @requires(Role.ADMIN, body=None)
 def revoke_api_key(keyId: Annotated[str, Path(max_length=64)]) -> ApiKeyView:
     return _key_view(orgs.revoke_key(current_caller(), keyId))

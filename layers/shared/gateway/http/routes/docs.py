@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from gateway.contracts import Health
 from gateway.http.app import public
 
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]
 _document: dict[str, Any] = {}
 
 
