@@ -30,9 +30,10 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 TITLE = "Assessment Gateway"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Registers candidates for tests and hands out test IDs. Every route but /health, /openapi.json and "
-    "/swagger needs the x-api-key header. Errors use the envelope "
-    '{"statuscode": "<http>.<n>", "description": "<field>: <reason>"}.'
+    "Registers candidates for tests and hands out test IDs. Every route but `/health`, `/openapi.json` and "
+    "`/swagger` needs the `x-api-key` header. Errors use one envelope, `statuscode` being the HTTP status, "
+    "a dot and a number, and `description` naming the field and the reason: "
+    '`{"statuscode": "400.1", "description": "emailId: must be a valid e-mail address"}`.'
 )
 
 
@@ -61,6 +62,19 @@ def public(func: F) -> F:
 ANY_ROLE = (Role.ADMIN, Role.SUPPORT, Role.INTEGRATION)
 
 
+def _document_info() -> dict[str, Any]:
+    """Title, description and the API-key scheme, for the OpenAPI document and the Swagger UI alike."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+    return {
+        "title": TITLE,
+        "version": VERSION,
+        "description": DESCRIPTION,
+        "security_schemes": {"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+        "security": [{"apiKey": []}],
+    }
+
+
 def _body_size(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -83,24 +97,11 @@ class Api:
         self.resolver.exception_handler(DomainError)(from_domain)
         self.resolver.exception_handler(RequestValidationError)(self._invalid)
         if docs:
-            self.resolver.enable_swagger(
-                path="/swagger",
-                title=TITLE,
-                version=VERSION,
-                description=DESCRIPTION,
-            )
+            self.resolver.enable_swagger(path="/swagger", persist_authorization=True, **_document_info())
             self._mark_public("/swagger")
 
     def openapi_json(self) -> str:
-        from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-
-        return self.resolver.get_openapi_json_schema(
-            title=TITLE,
-            version=VERSION,
-            description=DESCRIPTION,
-            security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
-            security=[{"apiKey": []}],
-        )
+        return self.resolver.get_openapi_json_schema(**_document_info())
 
     @staticmethod
     def _invalid(exc: RequestValidationError) -> Any:
