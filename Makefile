@@ -41,7 +41,8 @@ run: $(STAMP) ## Start the service on the embedded local stack (http://127.0.0.1
 	PORT=$(PORT) $(PY) -m local
 
 test: $(STAMP) browser lint ## Set up everything and run the whole suite (lint, template checks, all tests)
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit tests/integration
+	$(PY) -m pytest tests/e2e
 
 unit: $(STAMP) ## Unit tests only (no network)
 	$(PY) -m pytest tests/unit
