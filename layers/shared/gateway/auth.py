@@ -24,6 +24,7 @@ from gateway.repo import directory
 HEADER = "x-api-key"
 MAX_KEY_LENGTH = 512
 _KEY = re.compile(r"^(key_[0-9a-f]{16})\.([A-Za-z0-9_-]{20,200})$")
+_KEY_ID = re.compile(r"^key_[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -109,24 +110,35 @@ def header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
-def authenticate(headers: Mapping[str, str] | None) -> Caller:
+def _record(key_id: str) -> directory.ApiKeyRecord | None:
+    record = key_cache.get(key_id, get_settings().key_cache_seconds)
+    if record is None:
+        record = directory.get_key(key_id)
+        if record is not None and record.revoked_at is None:
+            key_cache.put(record)
+    return record
+
+
+def authenticate(headers: Mapping[str, str] | None, body: bytes = b"") -> Caller:
+    """The caller of a request: a plain key (`x-api-key: <key id>.<secret>`) or a signed request
+    (`x-api-key: <key id>` with `x-timestamp` and `x-signature`)."""
     presented = (header(headers, HEADER) or "").strip()
     if not presented:
         raise MissingApiKey("x-api-key: header is required")
     if len(presented) > MAX_KEY_LENGTH:
         raise InvalidApiKey("x-api-key: not a valid API key")
-    key_id, secret = split_key(presented)
-    ttl = get_settings().key_cache_seconds
-    record = key_cache.get(key_id, ttl)
-    if record is None:
-        record = directory.get_key(key_id)
-        if record is not None and record.revoked_at is None:
-            key_cache.put(record)
-    # Compare even when the key is unknown, so timing says nothing about which key ids exist.
-    expected = record.secret_hash if record else "0" * 64
-    matches = crypto.same(crypto.sha256_hex(secret), expected)
-    if record is None or not matches or record.revoked_at is not None:
-        raise InvalidApiKey("x-api-key: not a valid API key")
+    signature = header(headers, "x-signature")
+    if signature is not None:
+        record = _authenticate_signed(presented, header(headers, "x-timestamp"), signature, body)
+    else:
+        key_id, secret = split_key(presented)
+        record = _record(key_id)
+        # Compare even when the key is unknown, so timing says nothing about which key ids exist.
+        matches = crypto.same(crypto.sha256_hex(secret), record.secret_hash if record else "0" * 64)
+        if record is None or not matches or record.revoked_at is not None:
+            raise InvalidApiKey("x-api-key: not a valid API key")
+        if record.signed_only:
+            raise InvalidApiKey("x-api-key: this key accepts signed requests only (x-timestamp, x-signature)")
     return Caller(
         key_id=record.key_id,
         role=Role(record.role),
@@ -134,6 +146,23 @@ def authenticate(headers: Mapping[str, str] | None) -> Caller:
         unit_path=record.unit_path,
         tree=record.tree,
     )
+
+
+def _authenticate_signed(key_id: str, timestamp: str | None, signature: str, body: bytes) -> directory.ApiKeyRecord:
+    from gateway import signing
+    from gateway.repo import nonces
+
+    if not _KEY_ID.match(key_id):
+        raise InvalidApiKey("x-api-key: with x-signature, send the key id alone (key_...)")
+    record = _record(key_id)
+    window = get_settings().signature_window_seconds
+    # Verify even for an unknown key id, so timing says nothing about which key ids exist.
+    stamp = signing.verify(signing.signing_secret(key_id), timestamp, signature, body, window)
+    if record is None or record.revoked_at is not None:
+        raise InvalidApiKey("x-api-key: not a valid API key")
+    if not nonces.remember(crypto.sha256_hex(signature.strip()), stamp + window + 60):
+        raise InvalidApiKey("x-signature: already used (replayed request)")
+    return record
 
 
 def authorize(caller: Caller, roles: Iterable[Role]) -> None:

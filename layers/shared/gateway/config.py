@@ -12,10 +12,15 @@ class Settings(BaseModel):
     directory_table: str = Field(min_length=1)
     candidates_table: str = Field(min_length=1)
     app_secret_id: str = Field(min_length=1)
+    inventory_table: str = ""
+    idempotency_table: str = ""
+    sender_email: str = "no-reply@assessment-gateway.example"
     test_engine_base_url: str = "https://engine.example.com"
     stage: str = "dev"
     # How long an authenticated key is trusted without reading it again (revocation delay).
     key_cache_seconds: float = 60.0
+    # Signed requests: how far x-timestamp may be from now (seconds), either way.
+    signature_window_seconds: int = 300
     # Largest request body the API accepts (bytes); larger bodies get 413.
     max_body_bytes: int = 64 * 1024
     local_stack: bool = False
@@ -27,6 +32,9 @@ class Settings(BaseModel):
             directory_table=env.get("DIRECTORY_TABLE", ""),
             candidates_table=env.get("CANDIDATES_TABLE", ""),
             app_secret_id=env.get("APP_SECRET_ID", ""),
+            inventory_table=env.get("INVENTORY_TABLE", ""),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            sender_email=env.get("SENDER_EMAIL", "no-reply@assessment-gateway.example"),
             test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),

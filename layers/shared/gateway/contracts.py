@@ -6,11 +6,11 @@ These are wire formats only; stored items live in gateway.repo.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from gateway.validation import Email, OptionalUrl, PersonName, ShortText
+from gateway.validation import Email, OptionalEmail, OptionalUrl, PersonName, ShortText
 
 
 class Role(StrEnum):
@@ -98,6 +98,7 @@ class CreateApiKey(Kebab):
     org_unit: str = Field(alias="org-unit", min_length=1, max_length=64)
     role: Role
     name: ShortText | None = Field(default=None, description="A label to recognise the key by.")
+    signed_only: bool = Field(default=False, alias="signed-only", description="Refuse unsigned requests.")
 
 
 class ApiKeyView(Kebab):
@@ -107,10 +108,14 @@ class ApiKeyView(Kebab):
     name: str | None = None
     created_at: str = Field(alias="created-at")
     revoked_at: str | None = Field(default=None, alias="revoked-at")
+    signed_only: bool = Field(default=False, alias="signed-only")
 
 
 class CreatedApiKey(ApiKeyView):
     api_key: str = Field(alias="api-key", description="Shown once; only a hash is stored.")
+    signing_secret: str = Field(
+        alias="signing-secret", description="Shown once: signs requests (x-timestamp, x-signature); never stored."
+    )
 
 
 class ApiKeyPage(Kebab):
@@ -121,3 +126,167 @@ class ApiKeyPage(Kebab):
 class Health(BaseModel):
     status: str = "ok"
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------ provisioning
+def _json_object(value: Any) -> Any:
+    """`assigned-to` / `registration`: a JSON object, or a string holding one (the seed calls them JSON strings)."""
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError("must be a JSON object") from exc
+    if value is not None and not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any] | None, BeforeValidator(_json_object)]
+
+
+class FulfilmentRequest(Kebab):
+    """Body of POST /v1/fulfillments (the iTEP seed). Unknown top-level fields are ignored."""
+
+    product_code: str = Field(alias="product-code", min_length=1, max_length=80, examples=["GTX-Academic-Plus"])
+    email: OptionalEmail = Field(default=None, description="Candidate e-mail; required for STX product codes.")
+    bcc: OptionalEmail = Field(default=None, description="STX: a copy of the e-mail goes here.")
+    track: str | None = Field(default=None, max_length=64, description="Tracking code (POST /v1/tracks).")
+    assigned_to: JsonObject = Field(default=None, alias="assigned-to", description="Stored on the test ID.")
+    registration: JsonObject = Field(default=None, description="Registration fields, the seed's list.")
+
+
+class FulfilmentReply(Kebab):
+    test_id: str = Field(alias="test-id")
+    password: str
+    product_code: str = Field(alias="product-code")
+    test_type: str = Field(alias="test-type")
+    status: str
+    assigned_to: dict[str, Any] = Field(alias="assigned-to")
+    registration: dict[str, Any]
+    track: str | None
+    email_sent: bool = Field(alias="email-sent")
+
+
+class NewTestId(Kebab):
+    test_id: str = Field(alias="test-id")
+    password: str
+    test_type: str = Field(alias="test-type")
+
+
+class AddTestIds(Kebab):
+    org_unit: str | None = Field(default=None, alias="org-unit", max_length=64)
+    test_ids: list[dict[str, Any]] = Field(alias="test-ids", min_length=1, max_length=500)
+
+
+class Refused(Kebab):
+    index: int
+    test_id: str | None = Field(alias="test-id")
+    reason: str
+
+
+class AddedTestIds(Kebab):
+    org_unit: str = Field(alias="org-unit")
+    added: int
+    refused: int
+    refusals: list[Refused]
+
+
+class HistoryEntry(Kebab):
+    at: str
+    event: str
+    by: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+class TestIdView(Kebab):
+    test_id: str = Field(alias="test-id")
+    password: str
+    test_type: str = Field(alias="test-type")
+    status: str
+    available: bool
+    assigned_to: dict[str, Any] = Field(alias="assigned-to")
+    registration: dict[str, Any] = Field(default_factory=dict)
+    track: str | None = None
+    product_code: str | None = Field(default=None, alias="product-code")
+    org_unit: str = Field(alias="org-unit")
+    created_at: str = Field(alias="created-at")
+    updated_at: str = Field(alias="updated-at")
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class TestIdPage(Kebab):
+    items: list[TestIdView]
+    next_cursor: str | None = Field(alias="next-cursor")
+
+
+class InventoryCount(Kebab):
+    test_type: str = Field(alias="test-type")
+    status: str
+    total: int
+    assigned: int
+    available: int
+
+
+class InventoryReport(Kebab):
+    org_unit: str = Field(alias="org-unit")
+    counts: list[InventoryCount]
+    total: int
+    available: int
+
+
+class Allocation(Kebab):
+    org_unit: str = Field(alias="org-unit", min_length=1, max_length=64)
+    test_type: str = Field(alias="test-type", min_length=1, max_length=63)
+    count: int = Field(ge=1, le=1000)
+
+
+class AllocationResult(Kebab):
+    org_unit: str = Field(alias="org-unit")
+    test_type: str = Field(alias="test-type")
+    requested: int
+    moved: int
+    test_ids: list[str] = Field(alias="test-ids")
+
+
+# ------------------------------------------------------------------------------------------ tracks
+class TrackFormat(StrEnum):
+    ITEP_FORM = "itep-form"
+    JSON = "json"
+
+
+class TrackEvent(StrEnum):
+    FINISHED = "finished"
+    COMPLETED = "completed"
+    INVALIDATED = "invalidated"
+    TECHNICAL_DIFFICULTY = "technical-difficulty"
+    ASSIGNMENT_EXPIRED = "assignment.expired"
+    INVENTORY_LOW = "inventory.low"
+
+
+class TrackRequest(Kebab):
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    url: str = Field(min_length=1, max_length=2048)
+    format: TrackFormat = TrackFormat.ITEP_FORM
+    events: list[TrackEvent] = Field(default_factory=lambda: [TrackEvent.COMPLETED], max_length=10)
+    send_on_finish: bool = Field(default=False, alias="send-on-finish")
+
+
+class TrackView(Kebab):
+    code: str
+    url: str
+    format: TrackFormat
+    events: list[TrackEvent]
+    send_on_finish: bool = Field(alias="send-on-finish")
+    org_unit: str = Field(alias="org-unit")
+    created_at: str = Field(alias="created-at")
+    updated_at: str = Field(alias="updated-at")
+
+
+class CreatedTrack(TrackView):
+    signing_secret: str = Field(alias="signing-secret", description="Standard Webhooks secret (whsec_...).")
+
+
+class TrackPage(Kebab):
+    items: list[TrackView]

@@ -12,7 +12,7 @@ from gateway.repo.directory import ApiKeyRecord, OrgUnit
 MAX_PAGE = 100
 
 
-def _unit_in_scope(caller: Caller, unit_id: str, field: str) -> OrgUnit:
+def unit_in_scope(caller: Caller, unit_id: str, field: str) -> OrgUnit:
     unit = directory.get_unit(unit_id)
     if unit is None:
         raise NotFound(f"{field}: no organisation unit '{unit_id}'")
@@ -21,7 +21,7 @@ def _unit_in_scope(caller: Caller, unit_id: str, field: str) -> OrgUnit:
 
 
 def create_unit(caller: Caller, name: str, parent_id: str | None) -> OrgUnit:
-    parent = _unit_in_scope(caller, parent_id or caller.unit_id, "parent-id")
+    parent = unit_in_scope(caller, parent_id or caller.unit_id, "parent-id")
     unit_id = f"ou_{crypto.random_hex(6)}"
     unit = OrgUnit(
         id=unit_id,
@@ -49,7 +49,7 @@ def list_units(caller: Caller, limit: int, cursor: str | None) -> tuple[list[Org
 
 
 def issue_key(
-    unit: OrgUnit, role: Role, name: str | None, api_key: str | None = None
+    unit: OrgUnit, role: Role, name: str | None, api_key: str | None = None, signed_only: bool = False
 ) -> tuple[ApiKeyRecord, str]:
     """Store a new key for `unit`; returns the record and the full key (shown once)."""
     if api_key is None:
@@ -66,14 +66,17 @@ def issue_key(
         tree=unit.tree,
         created_at=now_iso(),
         name=name,
+        signed_only=signed_only,
     )
     directory.put_key(record)
     return record, api_key
 
 
-def create_key(caller: Caller, unit_id: str, role: Role, name: str | None) -> tuple[ApiKeyRecord, str]:
-    unit = _unit_in_scope(caller, unit_id, "org-unit")
-    return issue_key(unit, role, name)
+def create_key(
+    caller: Caller, unit_id: str, role: Role, name: str | None, signed_only: bool = False
+) -> tuple[ApiKeyRecord, str]:
+    unit = unit_in_scope(caller, unit_id, "org-unit")
+    return issue_key(unit, role, name, signed_only=signed_only)
 
 
 def list_keys(caller: Caller, limit: int, cursor: str | None) -> tuple[list[ApiKeyRecord], str | None]:

@@ -8,6 +8,8 @@ is not JSON. Authentication therefore happens before any input is parsed.
 
 from __future__ import annotations
 
+import base64
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -75,11 +77,12 @@ def _document_info() -> dict[str, Any]:
     }
 
 
-def _body_size(event: Mapping[str, Any]) -> int:
+def raw_body(event: Mapping[str, Any]) -> bytes:
+    """The request body as the client sent it (what a signature covers)."""
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        return len(body) * 3 // 4
-    return len(body.encode())
+        return base64.b64decode(body)
+    return str(body).encode()
 
 
 def _media_type(headers: Mapping[str, str] | None) -> str:
@@ -130,11 +133,12 @@ class Api:
         route = self.route_for(method, str(event.get("path", "")))
         policy: Policy = getattr(route.func, "__gateway_policy__", Policy(frozenset({Role.ADMIN})))
         limit = get_settings().max_body_bytes
-        if _body_size(event) > limit:
+        body = raw_body(event)
+        if len(body) > limit:
             raise PayloadTooLarge(f"body: larger than {limit // 1024} KiB")
         headers = event.get("headers")
         if policy.roles is not None:
-            caller = auth.authenticate(headers)
+            caller = auth.authenticate(headers, body)
             auth.authorize(caller, policy.roles)
             auth.set_caller(caller)
         if method in BODY_METHODS and policy.body and event.get("body"):

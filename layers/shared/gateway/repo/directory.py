@@ -62,6 +62,7 @@ class ApiKeyRecord:
     created_at: str
     name: str | None = None
     revoked_at: str | None = None
+    signed_only: bool = False
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> ApiKeyRecord:
@@ -75,6 +76,7 @@ class ApiKeyRecord:
             created_at=rec["created_at"],
             name=rec.get("name"),
             revoked_at=rec.get("revoked_at"),
+            signed_only=bool(rec.get("signed_only", False)),
         )
 
 
@@ -184,6 +186,7 @@ def _key_record(key: ApiKeyRecord) -> dict[str, Any]:
         "name": key.name,
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
+        "signed_only": key.signed_only,
         "gsi1pk": f"KEYS#{key.tree}",
         "gsi1sk": f"{key.unit_path}{key.key_id}",
     }

@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from gateway import orgs
+from gateway import orgs, signing, tracks
 from gateway.auth import current_caller
 from gateway.contracts import (
     ApiKeyPage,
@@ -16,8 +16,11 @@ from gateway.contracts import (
     CreatedApiKey,
     CreateOrgUnit,
     OrgUnitPage,
+    CreatedTrack,
     OrgUnitView,
     Role,
+    TrackPage,
+    TrackRequest,
 )
 from gateway.http.app import requires
 from gateway.http.routes.common import documented
@@ -42,6 +45,7 @@ def _key_view(key: ApiKeyRecord) -> ApiKeyView:
         name=key.name,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
+        signed_only=key.signed_only,
     )
 
 
@@ -77,9 +81,12 @@ def list_org_units(limit: Limit = 50, cursor: Cursor = None) -> OrgUnitPage:
 )
 @requires(Role.ADMIN)
 def create_api_key(request: Annotated[CreateApiKey, Body()]) -> tuple[CreatedApiKey, int]:
-    record, api_key = orgs.create_key(current_caller(), request.org_unit, request.role, request.name)
+    record, api_key = orgs.create_key(
+        current_caller(), request.org_unit, request.role, request.name, request.signed_only
+    )
     view = _key_view(record)
-    return CreatedApiKey(**view.model_dump(), api_key=api_key), 201
+    secret = signing.signing_secret(record.key_id)
+    return CreatedApiKey(**view.model_dump(), api_key=api_key, signing_secret=secret), 201
 
 
 @router.get(
@@ -105,3 +112,21 @@ def list_api_keys(limit: Limit = 50, cursor: Cursor = None) -> ApiKeyPage:
 @requires(Role.ADMIN, body=None)
 def revoke_api_key(keyId: Annotated[str, Path(max_length=64)]) -> ApiKeyView:
     return _key_view(orgs.revoke_key(current_caller(), keyId))
+
+
+@router.post(
+    "/v1/tracks",
+    summary="Create or update a track (an endpoint results are reported to)",
+    description="Returns the track's Standard Webhooks signing secret (whsec_...).",
+    tags=["Tracks"],
+    responses=documented(200, "Saved."),
+)
+@requires(Role.ADMIN)
+def save_track(request: Annotated[TrackRequest, Body()]) -> CreatedTrack:
+    return tracks.save(current_caller(), request)
+
+
+@router.get("/v1/tracks", summary="Tracks of the caller's subtree", tags=["Tracks"], responses=documented(200, "OK"))
+@requires(Role.ADMIN, Role.SUPPORT, body=None)
+def list_tracks() -> TrackPage:
+    return TrackPage(items=tracks.listing(current_caller()))

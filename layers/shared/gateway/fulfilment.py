@@ -1,0 +1,114 @@
+"""iTEP-style fulfilment: GTX hands an available test ID back, STX also e-mails it to the candidate.
+
+A fulfilment is one conditional claim (no test ID is ever assigned twice); STX sends one e-mail after the
+claim, and undoes the claim if SES refuses, so a failed request assigns nothing and sends nothing.
+Retries with the same Idempotency-Key get the first reply (gateway.http.routes.provisioning).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from gateway import itep, mail, tracks
+from gateway.auth import Caller
+from gateway.contracts import FulfilmentReply, FulfilmentRequest
+from gateway.errors import Conflict, InvalidInput
+from gateway.repo import inventory as repo
+from gateway.repo import now_iso
+
+logger = Logger(child=True)
+MAX_ASSIGNED_TO = 4096
+
+
+def parse_expire(value: Any) -> str:
+    """`assigned-to.expire`: an ISO date or date-time, normalised to ISO (UTC assumed without offset)."""
+    text = str(value).strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text).isoformat()
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput("assigned-to.expire", f"must be an ISO date or date-time, not '{text}'") from exc
+    return parsed.isoformat()
+
+
+def _assigned_to(request: FulfilmentRequest, now: str) -> dict[str, Any]:
+    assigned = dict(request.assigned_to or {})
+    if len(str(assigned)) > MAX_ASSIGNED_TO:
+        raise InvalidInput("assigned-to", f"must be at most {MAX_ASSIGNED_TO} characters of JSON")
+    if "expire" in assigned:
+        parse_expire(assigned["expire"])
+    if not assigned:  # an empty assigned-to would leave the test available: record who took it
+        assigned = {"email": request.email} if request.email else {"assigned-at": now}
+    return assigned
+
+
+def _email_of(request: FulfilmentRequest, registration: dict[str, Any]) -> str | None:
+    candidates = [request.email, (request.assigned_to or {}).get("email"), registration.get("Email")]
+    return next((str(c) for c in candidates if isinstance(c, str) and c.strip()), None)
+
+
+def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
+    kind, test_type = itep.parse_product_code(request.product_code)
+    if kind == "STX" and not request.email:
+        raise InvalidInput("email", "is required for STX product codes")
+    registration = itep.validate_registration(request.registration or {})
+    now = now_iso()
+    assigned_to = _assigned_to(request, now)
+    track = tracks.usable(caller, request.track)["code"] if request.track else None
+    email = _email_of(request, registration)
+    entry = {"at": now, "event": "assigned", "by": caller.key_id, "detail": {"product-code": request.product_code}}
+    fields: dict[str, Any] = {
+        ":assigned": assigned_to, ":registration": registration, ":code": request.product_code,
+        ":now": now, ":by": caller.key_id, ":entry": [entry], ":claim": secrets.token_hex(8),
+    }
+    sets = ["assigned_to = :assigned", "registration = :registration", "product_code = :code",
+            "assigned_at = :now", "assigned_by = :by", "claim_id = :claim", "updated_at = :now", "history = list_append(history, :entry)"]
+    for attr, value in (("track", track), ("email", email), ("email_lower", email and email.casefold()),
+                        ("bcc", request.bcc)):
+        if value:
+            sets.append(f"{attr} = :{attr}")
+            fields[f":{attr}"] = value
+    item = repo.claim(caller.unit_id, test_type, "SET " + ", ".join(sets) + " REMOVE avail_pk, avail_sk", {}, fields)
+    if item is None:
+        if not repo.type_known(caller.tree, test_type):
+            raise InvalidInput("product-code", f"unknown product code '{request.product_code}'")
+        raise Conflict(f"product-code: no test ID available for product code {request.product_code}")
+    sent = False
+    if kind == "STX":
+        subject, text, html = mail.test_id_message(item["test_id"], item["password"], test_type)
+        try:
+            mail.send(str(request.email), subject, text, html, [request.bcc] if request.bcc else None)
+        except Exception:
+            _undo(item, caller.key_id)
+            raise
+        sent = True
+    return FulfilmentReply(
+        test_id=item["test_id"], password=item["password"], product_code=request.product_code,
+        test_type=item["test_type"], status=item["status"], assigned_to=assigned_to, registration=registration,
+        track=track, email_sent=sent,
+    )
+
+
+def _undo(item: dict[str, Any], by: str) -> None:
+    """Give back a claim whose e-mail could not be sent (only if nothing else happened to it since)."""
+    now = now_iso()
+    keys = repo.available_keys(item["unit_id"], item["test_type"])
+    undone = repo.update(
+        item["test_id"],
+        "SET avail_pk = :apk, avail_sk = :ask, updated_at = :now, history = list_append(history, :entry) "
+        "REMOVE assigned_to, registration, product_code, track, email, email_lower, bcc, assigned_at, assigned_by, "
+        "claim_id",
+        "#status = :ready AND claim_id = :claim",
+        {"#status": "status"},
+        {":apk": keys["avail_pk"], ":ask": keys["avail_sk"], ":now": now, ":ready": repo.READY,
+         ":claim": item["claim_id"],
+         ":entry": [{"at": now, "event": "unassigned", "by": by, "detail": {"reason": "e-mail not sent"}}]},
+    )
+    if undone is None:
+        logger.error("could not undo a claim after a failed e-mail", extra={"test_id": item["test_id"]})

@@ -1,0 +1,269 @@
+"""Test IDs (InventoryTable).
+
+    TID#<test id> / TID        one test ID; available ones carry avail_pk / avail_sk (AvailableIndex,
+                               sparse, AVAIL#<unit>#<type>#<shard> / <random>); every one carries
+                               tree_pk / tree_sk (TreeIndex, TIDS#<tree> / <unit path>; not unique)
+    TTYPE#<tree>#<type> / TTYPE  a test type this organisation has held (tells "unknown" from "sold out")
+
+A claim is one conditional UpdateItem that only succeeds while the item is still available, so no test
+ID is ever handed out twice. Claimers start at a random shard and a random sort key, so concurrent
+callers spread over the pool instead of fighting over its first item.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gateway import aws
+from gateway.config import get_settings
+from gateway.errors import AlreadyExists
+from gateway.repo import (
+    decode_cursor,
+    encode_cursor,
+    error_code,
+    from_item,
+    storage_error,
+    to_item,
+    values,
+)
+
+SHARDS = 8
+CANDIDATES_PER_QUERY = 8
+AVAILABLE_INDEX = "AvailableIndex"
+TREE_INDEX = "TreeIndex"
+READY = "Ready"
+_AVAILABLE = "attribute_exists(avail_pk) AND #status = :ready AND attribute_not_exists(assigned_to)"
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    path: str
+    tree: str
+
+
+def _table() -> str:
+    return get_settings().inventory_table
+
+
+def avail_pk(unit_id: str, test_type: str, shard: int) -> str:
+    return f"AVAIL#{unit_id}#{test_type}#{shard}"
+
+
+def available_keys(unit_id: str, test_type: str) -> dict[str, str]:
+    return {"avail_pk": avail_pk(unit_id, test_type, random.randrange(SHARDS)), "avail_sk": secrets.token_hex(8)}
+
+
+def new_test_id(unit: Unit, test_id: str, password: str, test_type: str, now: str, by: str) -> dict[str, Any]:
+    return {
+        "pk": f"TID#{test_id}",
+        "sk": "TID",
+        "entity": "test-id",
+        "test_id": test_id,
+        "password": password,
+        "test_type": test_type,
+        "status": READY,
+        "unit_id": unit.id,
+        "unit_path": unit.path,
+        "tree": unit.tree,
+        "tree_pk": f"TIDS#{unit.tree}",
+        "tree_sk": unit.path,
+        "created_at": now,
+        "updated_at": now,
+        "history": [{"at": now, "event": "added", "by": by}],
+        **available_keys(unit.id, test_type),
+    }
+
+
+def put_new(item: dict[str, Any]) -> None:
+    try:
+        aws.dynamodb().put_item(
+            TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise AlreadyExists(f"test-id: {item['test_id']} already exists") from exc
+        raise storage_error(exc) from exc
+
+
+def remember_type(tree: str, test_type: str) -> None:
+    try:
+        aws.dynamodb().put_item(
+            TableName=_table(),
+            Item=to_item({"pk": f"TTYPE#{tree}#{test_type.lower()}", "sk": "TTYPE", "test_type": test_type}),
+        )
+    except ClientError as exc:
+        raise storage_error(exc) from exc
+
+
+def type_known(tree: str, test_type: str) -> bool:
+    try:
+        resp = aws.dynamodb().get_item(
+            TableName=_table(), Key=to_item({"pk": f"TTYPE#{tree}#{test_type.lower()}", "sk": "TTYPE"})
+        )
+    except ClientError as exc:
+        raise storage_error(exc) from exc
+    return "Item" in resp
+
+
+def get(test_id: str) -> dict[str, Any] | None:
+    try:
+        resp = aws.dynamodb().get_item(TableName=_table(), Key=to_item({"pk": f"TID#{test_id}", "sk": "TID"}))
+    except ClientError as exc:
+        raise storage_error(exc) from exc
+    item = resp.get("Item")
+    return from_item(item) if item else None
+
+
+def _candidates(unit_id: str, test_type: str, shard: int) -> list[dict[str, Any]]:
+    """A few available items of one shard, starting at a random point (wrapping to the start)."""
+    client = aws.dynamodb()
+    pk = avail_pk(unit_id, test_type, shard)
+    try:
+        resp = client.query(
+            TableName=_table(), IndexName=AVAILABLE_INDEX, Limit=CANDIDATES_PER_QUERY,
+            KeyConditionExpression="avail_pk = :pk AND avail_sk >= :start",
+            ExpressionAttributeValues=values({":pk": pk, ":start": secrets.token_hex(8)}),
+        )
+        items = resp.get("Items", [])
+        if not items:
+            resp = client.query(
+                TableName=_table(), IndexName=AVAILABLE_INDEX, Limit=CANDIDATES_PER_QUERY,
+                KeyConditionExpression="avail_pk = :pk", ExpressionAttributeValues=values({":pk": pk}),
+            )
+            items = resp.get("Items", [])
+    except ClientError as exc:
+        raise storage_error(exc) from exc
+    random.shuffle(items)
+    return items
+
+
+def claim(unit_id: str, test_type: str, update: str, names: dict[str, str], vals: dict[str, Any]) -> dict[str, Any] | None:
+    """Take one available test ID of `test_type` in `unit_id`, applying `update` (which must also remove
+    avail_pk / avail_sk or move them) in the same conditional write. None when none is available."""
+    client = aws.dynamodb()
+    first = random.randrange(SHARDS)
+    for step in range(SHARDS):
+        shard = (first + step) % SHARDS
+        for _ in range(3):  # a shard whose candidates were all taken meanwhile is looked at again
+            candidates = _candidates(unit_id, test_type, shard)
+            if not candidates:
+                break
+            for key in candidates:
+                try:
+                    resp = client.update_item(
+                        TableName=_table(),
+                        Key={"pk": key["pk"], "sk": key["sk"]},
+                        UpdateExpression=update,
+                        ConditionExpression=_AVAILABLE + " AND unit_id = :from_unit",
+                        ExpressionAttributeNames={"#status": "status", **names},
+                        ExpressionAttributeValues=values({":ready": READY, ":from_unit": unit_id, **vals}),
+                        ReturnValues="ALL_NEW",
+                    )
+                except ClientError as exc:
+                    if error_code(exc) == "ConditionalCheckFailedException":
+                        continue  # someone else took it first: try the next candidate
+                    raise storage_error(exc) from exc
+                return from_item(resp["Attributes"])
+    return None
+
+
+def update(test_id: str, update_expression: str, condition: str, names: dict[str, str], vals: dict[str, Any]) -> dict[str, Any] | None:
+    """A conditional update of one test ID; None when the condition does not hold (or no such ID)."""
+    try:
+        resp = aws.dynamodb().update_item(
+            TableName=_table(),
+            Key=to_item({"pk": f"TID#{test_id}", "sk": "TID"}),
+            UpdateExpression=update_expression,
+            ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values(vals),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise storage_error(exc) from exc
+    return from_item(resp["Attributes"])
+
+
+def count_available(unit_id: str, test_type: str) -> int:
+    total = 0
+    client = aws.dynamodb()
+    for shard in range(SHARDS):
+        kwargs: dict[str, Any] = {
+            "TableName": _table(), "IndexName": AVAILABLE_INDEX, "Select": "COUNT",
+            "KeyConditionExpression": "avail_pk = :pk",
+            "ExpressionAttributeValues": values({":pk": avail_pk(unit_id, test_type, shard)}),
+        }
+        while True:
+            try:
+                resp = client.query(**kwargs)
+            except ClientError as exc:
+                raise storage_error(exc) from exc
+            total += resp["Count"]
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return total
+
+
+def subtree_page(tree: str, path: str, limit: int, cursor: str | None, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the test IDs of a subtree, filtered (status, test type, availability, assigned e-mail)."""
+    kwargs: dict[str, Any] = {
+        "TableName": _table(), "IndexName": TREE_INDEX, "Limit": limit,
+        "KeyConditionExpression": "tree_pk = :pk AND begins_with(tree_sk, :path)",
+    }
+    vals: dict[str, Any] = {":pk": f"TIDS#{tree}", ":path": path}
+    names: dict[str, str] = {}
+    conditions = []
+    if filters.get("status"):
+        conditions.append("#status = :status")
+        names["#status"] = "status"
+        vals[":status"] = filters["status"]
+    if filters.get("test_type"):
+        conditions.append("test_type = :type")
+        vals[":type"] = filters["test_type"]
+    if filters.get("available") is True:
+        conditions.append("attribute_exists(avail_pk)")
+    elif filters.get("available") is False:
+        conditions.append("attribute_not_exists(avail_pk)")
+    if filters.get("email"):
+        conditions.append("email_lower = :email")
+        vals[":email"] = str(filters["email"]).casefold()
+    if conditions:
+        kwargs["FilterExpression"] = " AND ".join(conditions)
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    kwargs["ExpressionAttributeValues"] = values(vals)
+    start = decode_cursor(cursor)
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    try:
+        resp = aws.dynamodb().query(**kwargs)
+    except ClientError as exc:
+        raise storage_error(exc) from exc
+    return [from_item(i) for i in resp.get("Items", [])], encode_cursor(resp.get("LastEvaluatedKey"))
+
+
+def subtree_all(tree: str, path: str) -> Iterator[dict[str, Any]]:
+    """Type, status and availability of every test ID of a subtree (for counts)."""
+    paginator = aws.dynamodb().get_paginator("query")
+    try:
+        for page in paginator.paginate(
+            TableName=_table(), IndexName=TREE_INDEX,
+            ProjectionExpression="test_type, #status, avail_pk, assigned_to, unit_id",
+            ExpressionAttributeNames={"#status": "status"},
+            KeyConditionExpression="tree_pk = :pk AND begins_with(tree_sk, :path)",
+            ExpressionAttributeValues=values({":pk": f"TIDS#{tree}", ":path": path}),
+        ):
+            for item in page.get("Items", []):
+                yield from_item(item)
+    except ClientError as exc:
+        raise storage_error(exc) from exc
