@@ -8,6 +8,7 @@ persistence layer is built on first use, never at import.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -20,6 +21,9 @@ M = TypeVar("M", bound=BaseModel)
 HEADER = "idempotency-key"
 MAX_KEY = 255
 KEEP_SECONDS = 24 * 3600
+# The Lambda context of the current request: powertools uses its remaining time to expire in-progress
+# records of invocations that timed out.
+lambda_context: ContextVar[Any] = ContextVar("lambda_context", default=None)
 
 
 class KeyReused(DomainError):
@@ -59,6 +63,8 @@ def once(scope: str, key: str, payload: dict[str, Any], model: type[M], work: Ca
         expires_after_seconds=KEEP_SECONDS,
         raise_on_no_idempotency_key=True,
     )
+    if lambda_context.get() is not None:
+        config.register_lambda_context(lambda_context.get())
 
     @idempotent_function(
         data_keyword_argument="request",

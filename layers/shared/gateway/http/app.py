@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway import auth
+from gateway import auth, idempotency
 from gateway.config import get_settings
 from gateway.contracts import Role
 from gateway.errors import DomainError, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
@@ -151,10 +151,12 @@ class Api:
             self._guard(event)
         except DomainError as exc:
             return _proxy_reply(from_domain(exc))
+        token = idempotency.lambda_context.set(context)
         try:
             return self.resolver.resolve(event, context)
         finally:
             auth.set_caller(None)
+            idempotency.lambda_context.reset(token)
 
 
 def _proxy_reply(response: Any) -> dict[str, Any]:

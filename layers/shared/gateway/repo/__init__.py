@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -31,17 +32,39 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _to_dynamo(value: Any) -> Any:
+    """JSON-like values as DynamoDB takes them: floats become Decimals (boto3 refuses floats)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    """Decimals back to int or float, recursively, so stored JSON comes back as it was sent."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
 def to_item(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
+    return {k: _ser.serialize(_to_dynamo(v)) for k, v in data.items() if v is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
+    return {k: _from_dynamo(_de.deserialize(v)) for k, v in item.items()}
 
 
 def values(data: Mapping[str, Any]) -> dict[str, Any]:
     """ExpressionAttributeValues from plain Python values."""
-    return {k: _ser.serialize(v) for k, v in data.items()}
+    return {k: _ser.serialize(_to_dynamo(v)) for k, v in data.items()}
 
 
 def error_code(exc: Exception) -> str:
