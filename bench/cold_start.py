@@ -1,7 +1,8 @@
 """Cold-start import time of each handler module, divided by `import boto3; boto3.client("dynamodb")`.
 
 Also reported: import plus creating the DynamoDB client the first request needs (the handlers create it
-lazily), divided by the same baseline. Each sample is a fresh interpreter (so nothing is cached in sys.modules); the figure is the median of
+lazily), divided by the same baseline. Each sample is a fresh interpreter (so nothing is cached in
+sys.modules); the figure is the median of
 several runs, both measured in the same run on the same machine. Goal: ratio <= 1.3 for each handler.
 """
 

@@ -43,9 +43,15 @@ def test_the_openapi_document_covers_every_route_of_the_template(local_stack):
     document = requests.get(local_stack.base_url + "/openapi.json", timeout=10).json()
     # Then each declared path is documented, with the API key scheme and the error envelope
     assert declared <= set(document["paths"]), declared - set(document["paths"])
-    assert document["components"]["securitySchemes"]["apiKey"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    assert document["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
     register = document["paths"]["/v2/tests/{testId}/register"]["post"]
-    assert register["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/RegisterRequest")
+    assert register["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/RegisterRequest"
+    )
     assert "ErrorEnvelope" in document["components"]["schemas"]
     assert {"400", "401", "403", "413", "415"} <= set(register["responses"])
 
@@ -59,7 +65,8 @@ def test_the_seed_curl_request_registers_a_candidate_over_http(local_stack):
     assert (body["statuscode"], body["description"]) == ("200.1", "The request has succeeded.")
     invitation = requests.get(
         f"{local_stack.base_url}/v2/invitations/{body['result']['testInvitationId']}",
-        headers={"x-api-key": local_stack.admin_key}, timeout=10,
+        headers={"x-api-key": local_stack.admin_key},
+        timeout=10,
     ).json()["result"]
     assert invitation["emailId"] == "amit.http@example.com" and invitation["testId"] == 2256
 
@@ -75,8 +82,11 @@ def test_concurrent_duplicate_registrations_produce_one_invitation(local_stack):
     ids = {r.json()["result"]["testInvitationId"] for r in replies}
     assert len(ids) == 1
     # And exactly one invitation and one candidate are stored for that e-mail
-    mine = [i for i in _table_items(local_stack, "CandidatesTable")
-            if i.get("email_lower", {}).get("S") == "race.candidate@example.com"]
+    mine = [
+        i
+        for i in _table_items(local_stack, "CandidatesTable")
+        if i.get("email_lower", {}).get("S") == "race.candidate@example.com"
+    ]
     assert sorted(i["entity"]["S"] for i in mine) == ["candidate", "invitation"]
 
 
@@ -89,8 +99,9 @@ def test_concurrent_duplicate_registrations_produce_one_invitation(local_stack):
     ],
 )
 def test_unknown_routes_and_wrong_methods(local_stack, method, path, status, statuscode):
-    reply = requests.request(method, local_stack.base_url + path, headers={"x-api-key": local_stack.admin_key},
-                             timeout=10)
+    reply = requests.request(
+        method, local_stack.base_url + path, headers={"x-api-key": local_stack.admin_key}, timeout=10
+    )
     assert reply.status_code == status and reply.json()["statuscode"] == statuscode
     if status == 405:
         assert reply.headers["allow"]
@@ -100,5 +111,8 @@ def test_a_body_over_64_kib_is_413_and_writes_nothing(local_stack):
     before = _table_items(local_stack, "CandidatesTable")
     big = json.dumps({"emailId": "big@example.com", "fullName": "B", "pad": "x" * 70_000})
     reply = _post(local_stack, "/v2/tests/1/register", big)
-    assert reply.status_code == 413 and reply.json() == {"statuscode": "413.1", "description": "body: larger than 64 KiB"}
+    assert reply.status_code == 413 and reply.json() == {
+        "statuscode": "413.1",
+        "description": "body: larger than 64 KiB",
+    }
     assert len(_table_items(local_stack, "CandidatesTable")) == len(before)

@@ -13,7 +13,9 @@ class Http:
         self.base_url, self.key = base_url, key
 
     def call(self, method: str, path: str, body: dict | None = None) -> requests.Response:
-        return requests.request(method, self.base_url + path, json=body, headers={"x-api-key": self.key}, timeout=30)
+        return requests.request(
+            method, self.base_url + path, json=body, headers={"x-api-key": self.key}, timeout=30
+        )
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,9 @@ def tree(local_stack):
     tag = uuid.uuid4().hex[:6]
 
     def unit(name, parent=None):
-        reply = root.call("POST", "/v1/org-units", {"name": f"{name}-{tag}", **({"parent-id": parent} if parent else {})})
+        reply = root.call(
+            "POST", "/v1/org-units", {"name": f"{name}-{tag}", **({"parent-id": parent} if parent else {})}
+        )
         assert reply.status_code == 201, reply.text
         return reply.json()["id"]
 
@@ -31,12 +35,17 @@ def tree(local_stack):
     units["child"] = unit("child", units["own"])
     invitations = {}
     for where, unit_id in units.items():
-        key = root.call("POST", "/v1/api-keys", {"org-unit": unit_id, "role": "integration"}).json()["api-key"]
-        reply = Http(local_stack.base_url, key).call("POST", "/v2/tests/42/register",
-                                                     {"emailId": f"{where}@example.com", "fullName": where})
+        key = root.call("POST", "/v1/api-keys", {"org-unit": unit_id, "role": "integration"}).json()[
+            "api-key"
+        ]
+        reply = Http(local_stack.base_url, key).call(
+            "POST", "/v2/tests/42/register", {"emailId": f"{where}@example.com", "fullName": where}
+        )
         invitations[where] = reply.json()["result"]["testInvitationId"]
-    keys = {role: root.call("POST", "/v1/api-keys", {"org-unit": units["own"], "role": role}).json()["api-key"]
-            for role in ("admin", "support", "integration")}
+    keys = {
+        role: root.call("POST", "/v1/api-keys", {"org-unit": units["own"], "role": role}).json()["api-key"]
+        for role in ("admin", "support", "integration")
+    }
     return units, invitations, keys
 
 
@@ -51,9 +60,14 @@ def test_probe_matrix(local_stack, tree, role, where):
     assert read.status_code == (200 if in_scope else 403), read.text
     # Creating a unit and a key there: admins only, in scope only
     expected = 201 if role == "admin" and in_scope else 403
-    made_unit = api.call("POST", "/v1/org-units", {"name": f"by-{role}-{uuid.uuid4().hex[:6]}", "parent-id": units[where]})
+    made_unit = api.call(
+        "POST", "/v1/org-units", {"name": f"by-{role}-{uuid.uuid4().hex[:6]}", "parent-id": units[where]}
+    )
     made_key = api.call("POST", "/v1/api-keys", {"org-unit": units[where], "role": "support"})
-    assert (made_unit.status_code, made_key.status_code) == (expected, expected), (made_unit.text, made_key.text)
+    assert (made_unit.status_code, made_key.status_code) == (expected, expected), (
+        made_unit.text,
+        made_key.text,
+    )
     if expected == 403:
         code = "403.1" if role != "admin" else "403.2"
         assert made_unit.json()["statuscode"] == code and made_key.json()["statuscode"] == code

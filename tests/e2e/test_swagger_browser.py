@@ -7,8 +7,16 @@ import shutil
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_swagger_ui_lists_the_operations_and_documents_the_api_key(local_stack, tmp_path):
@@ -24,8 +32,14 @@ def test_swagger_ui_lists_the_operations_and_documents_the_api_key(local_stack, 
             # Then the registration and admin operations are listed, with an Authorize button for the key
             paths = page.locator(".opblock-summary-path").all_inner_texts()
             joined = " ".join(p.replace("\u200b", "") for p in paths)
-            for path in ("/v2/tests/{testId}/register", "/v2/invitations/{testInvitationId}", "/v1/org-units",
-                         "/v1/api-keys", "/v1/api-keys/{keyId}", "/health"):
+            for path in (
+                "/v2/tests/{testId}/register",
+                "/v2/invitations/{testInvitationId}",
+                "/v1/org-units",
+                "/v1/api-keys",
+                "/v1/api-keys/{keyId}",
+                "/health",
+            ):
                 assert path in joined, (path, joined)
             assert page.locator("button.authorize").count() == 1
             page.screenshot(path=str(tmp_path / "swagger.png"), full_page=False)

@@ -26,8 +26,11 @@ def sent_mail():
 
 
 def add_ids(api, n, test_type="Academic-Plus", unit=None, prefix="T"):
-    body = {"test-ids": [{"test-id": f"{prefix}{i:05d}", "password": f"pw{i}", "test-type": test_type}
-                         for i in range(n)]}
+    body = {
+        "test-ids": [
+            {"test-id": f"{prefix}{i:05d}", "password": f"pw{i}", "test-type": test_type} for i in range(n)
+        ]
+    }
     if unit:
         body["org-unit"] = unit
     reply = api.post("/v1/test-ids", body)
@@ -37,8 +40,15 @@ def add_ids(api, n, test_type="Academic-Plus", unit=None, prefix="T"):
 
 @pytest.fixture
 def rc_track(stack):
-    reply = stack.api.post("/v1/tracks", {"code": "RC", "url": "https://results.example.com/itep",
-                                          "format": "itep-form", "events": ["completed"]})
+    reply = stack.api.post(
+        "/v1/tracks",
+        {
+            "code": "RC",
+            "url": "https://results.example.com/itep",
+            "format": "itep-form",
+            "events": ["completed"],
+        },
+    )
     assert reply.status == 200, reply.text
     assert reply.json()["signing-secret"].startswith("whsec_")
     return reply.json()
@@ -51,7 +61,10 @@ def test_the_seed_example_fails_on_biology_and_assigns_nothing(stack, rc_track):
     # When the seed's example is posted as it is
     reply = stack.api.post("/v1/fulfillments", SEED_BODY)
     # Then it fails with the seed's message, and nothing is assigned or sent
-    assert reply.status == 400 and reply.json() == {"statuscode": "400.1", "description": "Invalid Study Field [Biology]"}
+    assert reply.status == 400 and reply.json() == {
+        "statuscode": "400.1",
+        "description": "Invalid Study Field [Biology]",
+    }
     assert stack.snapshot() == before and len(sent_mail()) == mail_before
 
 
@@ -62,11 +75,23 @@ def test_the_seed_example_with_science_assigns_a_test_id_and_emails_it_with_bcc(
     # Then a test ID is assigned and returned in the documented shape
     assert reply.status == 201, reply.text
     body = reply.json()
-    assert set(body) == {"test-id", "password", "product-code", "test-type", "status", "assigned-to", "registration",
-                         "track", "email-sent"}
+    assert set(body) == {
+        "test-id",
+        "password",
+        "product-code",
+        "test-type",
+        "status",
+        "assigned-to",
+        "registration",
+        "track",
+        "email-sent",
+    }
     assert body["product-code"] == "STX-Academic-Plus" and body["test-type"] == "Academic-Plus"
     assert body["status"] == "Ready" and body["track"] == "RC" and body["email-sent"] is True
-    assert body["assigned-to"]["student-name"] == "Mary Poppins" and body["assigned-to"]["expire"] == "2024-09-01"
+    assert (
+        body["assigned-to"]["student-name"] == "Mary Poppins"
+        and body["assigned-to"]["expire"] == "2024-09-01"
+    )
     assert body["registration"]["Field_Of_Study"] == "Science"
     # And the candidate got one e-mail with the test ID and password, with a copy to bcc
     message = sent_mail()[-1]
@@ -82,8 +107,9 @@ def test_the_seed_example_with_science_assigns_a_test_id_and_emails_it_with_bcc(
 def test_gtx_returns_a_test_id_and_sends_nothing(stack):
     add_ids(stack.api, 2)
     mail_before = len(sent_mail())
-    reply = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus",
-                                                "registration": {"trExternal_ID": "ext-42"}})
+    reply = stack.api.post(
+        "/v1/fulfillments", {"product-code": "GTX-Academic-Plus", "registration": {"trExternal_ID": "ext-42"}}
+    )
     assert reply.status == 201 and reply.json()["email-sent"] is False
     assert len(sent_mail()) == mail_before
     stored = stack.api.get(f"/v1/test-ids/{reply.json()['test-id']}").json()
@@ -95,26 +121,37 @@ def test_each_test_id_is_handed_out_once_then_409_naming_the_product_code(stack)
     got = [stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"}) for _ in range(4)]
     assert [r.status for r in got] == [201, 201, 201, 409]
     assert sorted(r.json()["test-id"] for r in got[:3]) == sorted(ids)
-    assert got[3].json() == {"statuscode": "409.2",
-                             "description": "product-code: no test ID available for product code GTX-Academic-Plus"}
+    assert got[3].json() == {
+        "statuscode": "409.2",
+        "description": "product-code: no test ID available for product code GTX-Academic-Plus",
+    }
 
 
 @pytest.mark.parametrize(
     ("body", "description"),
     [
         ({"product-code": "GTX-Nonexistent"}, "product-code: unknown product code 'GTX-Nonexistent'"),
-        ({"product-code": "ABC-Academic-Plus"},
-         "product-code: unknown product code 'ABC-Academic-Plus' (expected GTX-<TestType> or STX-<TestType>)"),
+        (
+            {"product-code": "ABC-Academic-Plus"},
+            "product-code: unknown product code 'ABC-Academic-Plus' (expected GTX-<TestType> or STX-<TestType>)",
+        ),
         ({"product-code": "GTX-Academic-Plus", "track": "NOPE"}, "track: unknown track 'NOPE'"),
         ({"product-code": "STX-Academic-Plus"}, "email: is required for STX product codes"),
         ({"product-code": "STX-Academic-Plus", "email": "x@"}, "email: must be a valid e-mail address"),
         ({"email": "a@example.com"}, "product-code: is required"),
         ({"product-code": "GTX-Academic-Plus", "assigned-to": "[1]"}, "assigned-to: must be a JSON object"),
-        ({"product-code": "GTX-Academic-Plus", "assigned-to": {"expire": "next week"}},
-         "assigned-to.expire: must be an ISO date or date-time, not 'next week'"),
-        ({"product-code": "GTX-Academic-Plus", "registration": {"DOB_Month": 13}}, "Out of range Birth Month [13]"),
-        ({"product-code": "GTX-Academic-Plus", "registration": {"Shoe_Size": 9}},
-         "registration.Shoe_Size: unknown registration field"),
+        (
+            {"product-code": "GTX-Academic-Plus", "assigned-to": {"expire": "next week"}},
+            "assigned-to.expire: must be an ISO date or date-time, not 'next week'",
+        ),
+        (
+            {"product-code": "GTX-Academic-Plus", "registration": {"DOB_Month": 13}},
+            "Out of range Birth Month [13]",
+        ),
+        (
+            {"product-code": "GTX-Academic-Plus", "registration": {"Shoe_Size": 9}},
+            "registration.Shoe_Size: unknown registration field",
+        ),
     ],
 )
 def test_bad_fulfilments_are_400_and_assign_nothing(stack, body, description):
@@ -134,8 +171,9 @@ def test_an_idempotency_key_replays_the_first_reply_and_sends_one_email(stack):
     assert first.status == again.status == 201
     assert again.json() == first.json()
     assert len(sent_mail()) == mail_before + 1
-    other = stack.api.post("/v1/fulfillments", {**body, "email": "other@example.com"},
-                           headers={"Idempotency-Key": "order-1"})
+    other = stack.api.post(
+        "/v1/fulfillments", {**body, "email": "other@example.com"}, headers={"Idempotency-Key": "order-1"}
+    )
     assert other.status == 422 and other.json()["statuscode"] == "422.1"
     assert stack.api.get("/v1/inventory").json()["available"] == 2
 
@@ -146,12 +184,18 @@ def test_an_ses_failure_assigns_nothing_and_sends_nothing(stack):
     before, mail_before = stack.snapshot(), len(sent_mail())
 
     def refuse(**_):
-        raise ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "SendEmail")
+        raise ClientError(
+            {"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "SendEmail"
+        )
 
     aws.client("sesv2").meta.events.register("before-call.sesv2.SendEmail", refuse)
-    reply = stack.api.post("/v1/fulfillments", {"product-code": "STX-Academic-Plus", "email": "c@example.com"})
+    reply = stack.api.post(
+        "/v1/fulfillments", {"product-code": "STX-Academic-Plus", "email": "c@example.com"}
+    )
     assert reply.status == 503
-    assert reply.description == "email: the message could not be sent; nothing was assigned, retry the request"
+    assert (
+        reply.description == "email: the message could not be sent; nothing was assigned, retry the request"
+    )
     assert len(sent_mail()) == mail_before
     after = stack.api.get("/v1/test-ids/T00000").json()
     assert after["available"] is True and after["assigned-to"] == {}
@@ -176,8 +220,10 @@ def test_a_started_test_cannot_be_released(stack):
     add_ids(stack.api, 1)
     taken = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"}).json()
     aws.dynamodb().update_item(
-        TableName=stack.table("InventoryTable"), Key={"pk": {"S": f"TID#{taken['test-id']}"}, "sk": {"S": "TID"}},
-        UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+        TableName=stack.table("InventoryTable"),
+        Key={"pk": {"S": f"TID#{taken['test-id']}"}, "sk": {"S": "TID"}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":s": {"S": "Started"}},
     )
     reply = stack.api.post(f"/v1/test-ids/{taken['test-id']}/release")
@@ -186,14 +232,19 @@ def test_a_started_test_cannot_be_released(stack):
 
 def test_adding_test_ids_reports_each_refusal(stack):
     add_ids(stack.api, 1)
-    reply = stack.api.post("/v1/test-ids", {"test-ids": [
-        {"test-id": "NEW1", "password": "p", "test-type": "Academic-Plus"},
-        {"test-id": "NEW1", "password": "p", "test-type": "Academic-Plus"},
-        {"test-id": "T00000", "password": "p", "test-type": "Academic-Plus"},
-        {"test-id": "x", "password": "p", "test-type": "Academic-Plus"},
-        {"test-id": "NEW2", "password": "", "test-type": "Academic-Plus"},
-        {"test-id": "NEW3", "password": "p", "test-type": "Bad Type"},
-    ]})
+    reply = stack.api.post(
+        "/v1/test-ids",
+        {
+            "test-ids": [
+                {"test-id": "NEW1", "password": "p", "test-type": "Academic-Plus"},
+                {"test-id": "NEW1", "password": "p", "test-type": "Academic-Plus"},
+                {"test-id": "T00000", "password": "p", "test-type": "Academic-Plus"},
+                {"test-id": "x", "password": "p", "test-type": "Academic-Plus"},
+                {"test-id": "NEW2", "password": "", "test-type": "Academic-Plus"},
+                {"test-id": "NEW3", "password": "p", "test-type": "Bad Type"},
+            ]
+        },
+    )
     assert reply.status == 201
     body = reply.json()
     assert (body["added"], body["refused"]) == (1, 5)
@@ -212,8 +263,9 @@ def test_inventory_counts_per_type_and_status(stack):
     stack.api.post("/v1/fulfillments", {"product-code": "GTX-Junior"})
     report = stack.api.get("/v1/inventory").json()
     assert report["total"] == 5 and report["available"] == 4
-    assert {(c["test-type"], c["status"], c["total"], c["assigned"], c["available"]) for c in report["counts"]} == {
-        ("Academic-Plus", "Ready", 3, 0, 3), ("Junior", "Ready", 2, 1, 1)}
+    assert {
+        (c["test-type"], c["status"], c["total"], c["assigned"], c["available"]) for c in report["counts"]
+    } == {("Academic-Plus", "Ready", 3, 0, 3), ("Junior", "Ready", 2, 1, 1)}
 
 
 def _child(stack, name, parent=None):
@@ -228,17 +280,21 @@ def _key(stack, unit, role="integration"):
 def test_allocation_moves_ids_to_a_child_which_can_then_fulfil(stack):
     add_ids(stack.api, 5)
     child = _child(stack, "Campus")
-    moved = stack.api.post("/v1/test-ids/allocations", {"org-unit": child, "test-type": "Academic-Plus", "count": 3})
+    moved = stack.api.post(
+        "/v1/test-ids/allocations", {"org-unit": child, "test-type": "Academic-Plus", "count": 3}
+    )
     assert moved.status == 200 and moved.json()["moved"] == 3, moved.text
     child_api = stack.api.as_key(_key(stack, child))
     assert child_api.get("/v1/inventory").json()["available"] == 3
     taken = child_api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"})
     assert taken.status == 201 and taken.json()["test-id"] in moved.json()["test-ids"]
-    too_many = stack.api.post("/v1/test-ids/allocations", {"org-unit": child, "test-type": "Academic-Plus",
-                                                           "count": 3})
+    too_many = stack.api.post(
+        "/v1/test-ids/allocations", {"org-unit": child, "test-type": "Academic-Plus", "count": 3}
+    )
     assert too_many.status == 409
-    itself = stack.api.post("/v1/test-ids/allocations", {"org-unit": stack.root, "test-type": "Academic-Plus",
-                                                         "count": 1})
+    itself = stack.api.post(
+        "/v1/test-ids/allocations", {"org-unit": stack.root, "test-type": "Academic-Plus", "count": 1}
+    )
     assert itself.status == 400
 
 
@@ -258,24 +314,34 @@ def test_a_unit_cannot_draw_from_or_see_a_siblings_inventory(stack):
     assert sorted(t["test-id"] for t in api_b.get("/v1/test-ids").json()["items"]) == ids_b
     # A key of A cannot allocate into B
     admin_a = stack.api.as_key(_key(stack, a, "admin"))
-    assert admin_a.post("/v1/test-ids/allocations", {"org-unit": b, "test-type": "Academic-Plus",
-                                                     "count": 1}).status == 403
+    assert (
+        admin_a.post(
+            "/v1/test-ids/allocations", {"org-unit": b, "test-type": "Academic-Plus", "count": 1}
+        ).status
+        == 403
+    )
 
 
 def test_listing_filters_and_pages(stack):
     add_ids(stack.api, 5)
-    taken = stack.api.post("/v1/fulfillments", {"product-code": "STX-Academic-Plus", "email": "Who@Example.com"})
+    taken = stack.api.post(
+        "/v1/fulfillments", {"product-code": "STX-Academic-Plus", "email": "Who@Example.com"}
+    )
     mine = stack.api.get("/v1/test-ids", query={"email": "who@example.com"}).json()["items"]
     assert [t["test-id"] for t in mine] == [taken.json()["test-id"]]
     available = stack.api.get("/v1/test-ids", query={"available": "true", "limit": "2"})
     seen, cursor = [], None
     while True:
-        page = stack.api.get("/v1/test-ids", query={"available": "true", "limit": "2",
-                                                    **({"cursor": cursor} if cursor else {})}).json()
+        page = stack.api.get(
+            "/v1/test-ids",
+            query={"available": "true", "limit": "2", **({"cursor": cursor} if cursor else {})},
+        ).json()
         seen += [t["test-id"] for t in page["items"]]
         cursor = page["next-cursor"]
         if not cursor:
             break
     assert available.status == 200 and len(seen) == len(set(seen)) == 4
     assert stack.api.get("/v1/test-ids", query={"status": "Bogus"}).status == 400
-    assert json.loads(stack.api.get("/v1/test-ids", query={"available": "maybe"}).text)["statuscode"] == "400.1"
+    assert (
+        json.loads(stack.api.get("/v1/test-ids", query={"available": "maybe"}).text)["statuscode"] == "400.1"
+    )

@@ -22,8 +22,14 @@ def _signed_headers(key_id, secret, body=BODY, timestamp=None):
 
 @pytest.fixture
 def key(stack):
-    stack.api.post("/v1/test-ids", {"test-ids": [{"test-id": f"S{i:04d}", "password": "p", "test-type": "Academic-Plus"}
-                                                 for i in range(5)]})
+    stack.api.post(
+        "/v1/test-ids",
+        {
+            "test-ids": [
+                {"test-id": f"S{i:04d}", "password": "p", "test-type": "Academic-Plus"} for i in range(5)
+            ]
+        },
+    )
     created = stack.api.post("/v1/api-keys", {"org-unit": stack.root, "role": "integration"}).json()
     assert created["signing-secret"].startswith(signing.PREFIX)
     return created
@@ -40,9 +46,14 @@ def test_a_correctly_signed_request_is_accepted(stack, key):
     [
         (lambda h: {**h, "x-signature": "v1=" + "0" * 64}, "x-signature: does not match the request"),
         (lambda h: {**h, "x-signature": "garbage"}, "x-signature: does not match the request"),
-        (lambda h: {k: v for k, v in h.items() if k != "x-timestamp"},
-         "x-timestamp: required with x-signature, as unix seconds"),
-        (lambda h: {**h, "x-timestamp": "yesterday"}, "x-timestamp: required with x-signature, as unix seconds"),
+        (
+            lambda h: {k: v for k, v in h.items() if k != "x-timestamp"},
+            "x-timestamp: required with x-signature, as unix seconds",
+        ),
+        (
+            lambda h: {**h, "x-timestamp": "yesterday"},
+            "x-timestamp: required with x-signature, as unix seconds",
+        ),
     ],
 )
 def test_bad_signatures_are_401_with_a_clear_reason(stack, key, mutate, description):
@@ -52,7 +63,9 @@ def test_bad_signatures_are_401_with_a_clear_reason(stack, key, mutate, descript
 
 
 def test_a_signature_over_another_body_is_refused(stack, key):
-    headers = _signed_headers(key["key-id"], key["signing-secret"], body=json.dumps({"product-code": "GTX-Other"}))
+    headers = _signed_headers(
+        key["key-id"], key["signing-secret"], body=json.dumps({"product-code": "GTX-Other"})
+    )
     assert stack.api.post("/v1/fulfillments", BODY, key=key["key-id"], headers=headers).status == 401
 
 
@@ -60,7 +73,10 @@ def test_a_signature_over_another_body_is_refused(stack, key):
 def test_a_stale_or_future_timestamp_is_refused(stack, key, offset):
     headers = _signed_headers(key["key-id"], key["signing-secret"], timestamp=int(time.time()) + offset)
     reply = stack.api.post("/v1/fulfillments", BODY, key=key["key-id"], headers=headers)
-    assert (reply.status, reply.description) == (401, "x-timestamp: more than 300 seconds from the server's clock")
+    assert (reply.status, reply.description) == (
+        401,
+        "x-timestamp: more than 300 seconds from the server's clock",
+    )
 
 
 def test_a_replayed_signature_is_refused_and_assigns_nothing_more(stack, key):
@@ -78,14 +94,20 @@ def test_another_keys_secret_does_not_sign_for_this_key(stack, key):
 
 
 def test_a_signed_only_key_refuses_plain_use_and_accepts_signed(stack):
-    created = stack.api.post("/v1/api-keys", {"org-unit": stack.root, "role": "integration",
-                                              "signed-only": True}).json()
+    created = stack.api.post(
+        "/v1/api-keys", {"org-unit": stack.root, "role": "integration", "signed-only": True}
+    ).json()
     assert created["signed-only"] is True
     plain = stack.api.as_key(created["api-key"]).get("/v1/inventory")
     assert (plain.status, plain.description) == (
-        401, "x-api-key: this key accepts signed requests only (x-timestamp, x-signature)")
-    signed = stack.api.get("/v1/inventory", key=created["key-id"],
-                           headers=_signed_headers(created["key-id"], created["signing-secret"], body=""))
+        401,
+        "x-api-key: this key accepts signed requests only (x-timestamp, x-signature)",
+    )
+    signed = stack.api.get(
+        "/v1/inventory",
+        key=created["key-id"],
+        headers=_signed_headers(created["key-id"], created["signing-secret"], body=""),
+    )
     assert signed.status == 200, signed.text
 
 

@@ -69,8 +69,13 @@ def test_an_unknown_field_name_is_named_in_the_error():
 
 
 def test_every_seed_field_is_accepted():
-    special = {"DOB_Year": "1990", "Birthday": "1/2/1990", "Gender": "Male", "Education": "Doctorate",
-               "Field_Of_Study": "Music"}
+    special = {
+        "DOB_Year": "1990",
+        "Birthday": "1/2/1990",
+        "Gender": "Male",
+        "Education": "Doctorate",
+        "Field_Of_Study": "Music",
+    }
     fields = {name: special.get(name, "1") for name in itep.REGISTRATION_FIELDS}
     assert itep.validate_registration(fields) == fields
 

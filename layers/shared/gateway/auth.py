@@ -128,6 +128,7 @@ def authenticate(headers: Mapping[str, str] | None, body: bytes = b"") -> Caller
     if len(presented) > MAX_KEY_LENGTH:
         raise InvalidApiKey("x-api-key: not a valid API key")
     signature = header(headers, "x-signature")
+    record: directory.ApiKeyRecord | None
     if signature is not None:
         record = _authenticate_signed(presented, header(headers, "x-timestamp"), signature, body)
     else:
@@ -139,6 +140,7 @@ def authenticate(headers: Mapping[str, str] | None, body: bytes = b"") -> Caller
             raise InvalidApiKey("x-api-key: not a valid API key")
         if record.signed_only:
             raise InvalidApiKey("x-api-key: this key accepts signed requests only (x-timestamp, x-signature)")
+    assert record is not None
     return Caller(
         key_id=record.key_id,
         role=Role(record.role),
@@ -148,7 +150,9 @@ def authenticate(headers: Mapping[str, str] | None, body: bytes = b"") -> Caller
     )
 
 
-def _authenticate_signed(key_id: str, timestamp: str | None, signature: str, body: bytes) -> directory.ApiKeyRecord:
+def _authenticate_signed(
+    key_id: str, timestamp: str | None, signature: str, body: bytes
+) -> directory.ApiKeyRecord:
     from gateway import signing
     from gateway.repo import nonces
 

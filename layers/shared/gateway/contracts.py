@@ -114,7 +114,8 @@ class ApiKeyView(Kebab):
 class CreatedApiKey(ApiKeyView):
     api_key: str = Field(alias="api-key", description="Shown once; only a hash is stored.")
     signing_secret: str = Field(
-        alias="signing-secret", description="Shown once: signs requests (x-timestamp, x-signature); never stored."
+        alias="signing-secret",
+        description="Shown once: signs requests (x-timestamp, x-signature); never stored.",
     )
 
 
@@ -130,7 +131,7 @@ class Health(BaseModel):
 
 # ------------------------------------------------------------------------------------ provisioning
 def _json_object(value: Any) -> Any:
-    """`assigned-to` / `registration`: a JSON object, or a string holding one (the seed calls them JSON strings)."""
+    """`assigned-to` / `registration`: a JSON object, or a string holding one (the seed says JSON string)."""
     if isinstance(value, str):
         import json
 
@@ -149,8 +150,12 @@ JsonObject = Annotated[dict[str, Any] | None, BeforeValidator(_json_object)]
 class FulfilmentRequest(Kebab):
     """Body of POST /v1/fulfillments (the iTEP seed). Unknown top-level fields are ignored."""
 
-    product_code: str = Field(alias="product-code", min_length=1, max_length=80, examples=["GTX-Academic-Plus"])
-    email: OptionalEmail = Field(default=None, description="Candidate e-mail; required for STX product codes.")
+    product_code: str = Field(
+        alias="product-code", min_length=1, max_length=80, examples=["GTX-Academic-Plus"]
+    )
+    email: OptionalEmail = Field(
+        default=None, description="Candidate e-mail; required for STX product codes."
+    )
     bcc: OptionalEmail = Field(default=None, description="STX: a copy of the e-mail goes here.")
     track: str | None = Field(default=None, max_length=64, description="Tracking code (POST /v1/tracks).")
     assigned_to: JsonObject = Field(default=None, alias="assigned-to", description="Stored on the test ID.")

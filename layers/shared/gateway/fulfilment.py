@@ -62,19 +62,43 @@ def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
     assigned_to = _assigned_to(request, now)
     track = tracks.usable(caller, request.track)["code"] if request.track else None
     email = _email_of(request, registration)
-    entry = {"at": now, "event": "assigned", "by": caller.key_id, "detail": {"product-code": request.product_code}}
-    fields: dict[str, Any] = {
-        ":assigned": assigned_to, ":registration": registration, ":code": request.product_code,
-        ":now": now, ":by": caller.key_id, ":entry": [entry], ":claim": secrets.token_hex(8),
+    entry = {
+        "at": now,
+        "event": "assigned",
+        "by": caller.key_id,
+        "detail": {"product-code": request.product_code},
     }
-    sets = ["assigned_to = :assigned", "registration = :registration", "product_code = :code",
-            "assigned_at = :now", "assigned_by = :by", "claim_id = :claim", "updated_at = :now", "history = list_append(history, :entry)"]
-    for attr, value in (("track", track), ("email", email), ("email_lower", email and email.casefold()),
-                        ("bcc", request.bcc)):
+    fields: dict[str, Any] = {
+        ":assigned": assigned_to,
+        ":registration": registration,
+        ":code": request.product_code,
+        ":now": now,
+        ":by": caller.key_id,
+        ":entry": [entry],
+        ":claim": secrets.token_hex(8),
+    }
+    sets = [
+        "assigned_to = :assigned",
+        "registration = :registration",
+        "product_code = :code",
+        "assigned_at = :now",
+        "assigned_by = :by",
+        "claim_id = :claim",
+        "updated_at = :now",
+        "history = list_append(history, :entry)",
+    ]
+    for attr, value in (
+        ("track", track),
+        ("email", email),
+        ("email_lower", email and email.casefold()),
+        ("bcc", request.bcc),
+    ):
         if value:
             sets.append(f"{attr} = :{attr}")
             fields[f":{attr}"] = value
-    item = repo.claim(caller.unit_id, test_type, "SET " + ", ".join(sets) + " REMOVE avail_pk, avail_sk", {}, fields)
+    item = repo.claim(
+        caller.unit_id, test_type, "SET " + ", ".join(sets) + " REMOVE avail_pk, avail_sk", {}, fields
+    )
     if item is None:
         if not repo.type_known(caller.tree, test_type):
             raise InvalidInput("product-code", f"unknown product code '{request.product_code}'")
@@ -89,9 +113,15 @@ def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
             raise
         sent = True
     return FulfilmentReply(
-        test_id=item["test_id"], password=item["password"], product_code=request.product_code,
-        test_type=item["test_type"], status=item["status"], assigned_to=assigned_to, registration=registration,
-        track=track, email_sent=sent,
+        test_id=item["test_id"],
+        password=item["password"],
+        product_code=request.product_code,
+        test_type=item["test_type"],
+        status=item["status"],
+        assigned_to=assigned_to,
+        registration=registration,
+        track=track,
+        email_sent=sent,
     )
 
 
@@ -102,13 +132,18 @@ def _undo(item: dict[str, Any], by: str) -> None:
     undone = repo.update(
         item["test_id"],
         "SET avail_pk = :apk, avail_sk = :ask, updated_at = :now, history = list_append(history, :entry) "
-        "REMOVE assigned_to, registration, product_code, track, email, email_lower, bcc, assigned_at, assigned_by, "
-        "claim_id",
+        "REMOVE assigned_to, registration, product_code, track, email, email_lower, bcc, assigned_at, "
+        "assigned_by, claim_id",
         "#status = :ready AND claim_id = :claim",
         {"#status": "status"},
-        {":apk": keys["avail_pk"], ":ask": keys["avail_sk"], ":now": now, ":ready": repo.READY,
-         ":claim": item["claim_id"],
-         ":entry": [{"at": now, "event": "unassigned", "by": by, "detail": {"reason": "e-mail not sent"}}]},
+        {
+            ":apk": keys["avail_pk"],
+            ":ask": keys["avail_sk"],
+            ":now": now,
+            ":ready": repo.READY,
+            ":claim": item["claim_id"],
+            ":entry": [{"at": now, "event": "unassigned", "by": by, "detail": {"reason": "e-mail not sent"}}],
+        },
     )
     if undone is None:
         logger.error("could not undo a claim after a failed e-mail", extra={"test_id": item["test_id"]})

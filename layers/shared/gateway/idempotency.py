@@ -66,7 +66,7 @@ def once(scope: str, key: str, payload: dict[str, Any], model: type[M], work: Ca
     if lambda_context.get() is not None:
         config.register_lambda_context(lambda_context.get())
 
-    @idempotent_function(
+    @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="request",
         persistence_store=_persistence(),
         config=config,
@@ -76,11 +76,14 @@ def once(scope: str, key: str, payload: dict[str, Any], model: type[M], work: Ca
         return work()
 
     try:
-        return run(request={"scope": scope, "key": key, "payload": payload})
+        result: M = run(request={"scope": scope, "key": key, "payload": payload})
+        return result
     except IdempotencyValidationError as exc:
         raise KeyReused("Idempotency-Key: already used with a different request body") from exc
     except IdempotencyAlreadyInProgressError as exc:
-        raise Conflict("Idempotency-Key: a request with this key is still in progress; retry shortly") from exc
+        raise Conflict(
+            "Idempotency-Key: a request with this key is still in progress; retry shortly"
+        ) from exc
 
 
 def reset() -> None:

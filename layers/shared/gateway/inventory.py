@@ -28,7 +28,16 @@ from gateway.itep import TEST_TYPE
 from gateway.repo import inventory as repo
 from gateway.repo import now_iso
 
-STATUSES = ("Ready", "Started", "Finished", "Review", "Technical Difficulty", "Invalidated", "Completed", "Disabled")
+STATUSES = (
+    "Ready",
+    "Started",
+    "Finished",
+    "Review",
+    "Technical Difficulty",
+    "Invalidated",
+    "Completed",
+    "Disabled",
+)
 TEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
 MAX_PASSWORD = 64
 MAX_PAGE = 100
@@ -89,11 +98,19 @@ def add(caller: Caller, unit_id: str | None, entries: list[dict[str, Any]]) -> A
 
 def view(item: dict[str, Any]) -> TestIdView:
     return TestIdView(
-        test_id=item["test_id"], password=item["password"], test_type=item["test_type"], status=item["status"],
-        available="avail_pk" in item, assigned_to=item.get("assigned_to") or {},
-        registration=item.get("registration") or {}, track=item.get("track"),
-        product_code=item.get("product_code"), org_unit=item["unit_id"], created_at=item["created_at"],
-        updated_at=item["updated_at"], history=[HistoryEntry(**h) for h in item.get("history", [])],
+        test_id=item["test_id"],
+        password=item["password"],
+        test_type=item["test_type"],
+        status=item["status"],
+        available="avail_pk" in item,
+        assigned_to=item.get("assigned_to") or {},
+        registration=item.get("registration") or {},
+        track=item.get("track"),
+        product_code=item.get("product_code"),
+        org_unit=item["unit_id"],
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
+        history=[HistoryEntry(**h) for h in item.get("history", [])],
     )
 
 
@@ -108,7 +125,9 @@ def get(caller: Caller, test_id: str) -> TestIdView:
 def page(caller: Caller, limit: int, cursor: str | None, filters: dict[str, Any]) -> TestIdPage:
     if filters.get("status") and filters["status"] not in STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}")
-    items, next_cursor = repo.subtree_page(caller.tree, caller.unit_path, min(limit, MAX_PAGE), cursor, filters)
+    items, next_cursor = repo.subtree_page(
+        caller.tree, caller.unit_path, min(limit, MAX_PAGE), cursor, filters
+    )
     return TestIdPage(items=[view(i) for i in items], next_cursor=next_cursor)
 
 
@@ -125,8 +144,9 @@ def report(caller: Caller) -> InventoryReport:
         InventoryCount(test_type=t, status=s, total=n, assigned=assigned[(t, s)], available=available[(t, s)])
         for (t, s), n in sorted(totals.items())
     ]
-    return InventoryReport(org_unit=caller.unit_id, counts=counts, total=sum(totals.values()),
-                           available=sum(available.values()))
+    return InventoryReport(
+        org_unit=caller.unit_id, counts=counts, total=sum(totals.values()), available=sum(available.values())
+    )
 
 
 def _history(event: str, by: str, now: str, **detail: Any) -> dict[str, Any]:
@@ -147,19 +167,28 @@ def allocate(caller: Caller, unit_id: str, test_type: str, count: int) -> Alloca
     for _ in range(count):
         keys = repo.available_keys(target.id, test_type)
         item = repo.claim(
-            caller.unit_id, test_type,
+            caller.unit_id,
+            test_type,
             "SET unit_id = :to_unit, unit_path = :to_path, tree_sk = :to_path, avail_pk = :apk, "
             "avail_sk = :ask, updated_at = :now, history = list_append(history, :entry)",
             {},
-            {":to_unit": target.id, ":to_path": target.path, ":apk": keys["avail_pk"], ":ask": keys["avail_sk"],
-             ":now": now,
-             ":entry": [_history("allocated", caller.key_id, now, **{"from": caller.unit_id, "to": target.id})]},
+            {
+                ":to_unit": target.id,
+                ":to_path": target.path,
+                ":apk": keys["avail_pk"],
+                ":ask": keys["avail_sk"],
+                ":now": now,
+                ":entry": [
+                    _history("allocated", caller.key_id, now, **{"from": caller.unit_id, "to": target.id})
+                ],
+            },
         )
         if item is None:
             break
         moved.append(item["test_id"])
-    return AllocationResult(org_unit=target.id, test_type=test_type, requested=count, moved=len(moved),
-                            test_ids=moved)
+    return AllocationResult(
+        org_unit=target.id, test_type=test_type, requested=count, moved=len(moved), test_ids=moved
+    )
 
 
 def release(caller: Caller, test_id: str) -> TestIdView:
@@ -168,7 +197,9 @@ def release(caller: Caller, test_id: str) -> TestIdView:
         raise NotFound(f"testId: no test ID '{test_id}'")
     caller.require_scope(current["unit_path"], "testId")
     if current["status"] != repo.READY:
-        raise Conflict(f"testId: the test has status {current['status']}; only a test not started can be released")
+        raise Conflict(
+            f"testId: the test has status {current['status']}; only a test not started can be released"
+        )
     if not current.get("assigned_to"):
         raise Conflict("testId: the test is not assigned")
     now = now_iso()
@@ -176,12 +207,18 @@ def release(caller: Caller, test_id: str) -> TestIdView:
     item = repo.update(
         test_id,
         "SET password = :password, avail_pk = :apk, avail_sk = :ask, updated_at = :now, "
-        "history = list_append(history, :entry) REMOVE assigned_to, registration, track, product_code, email, "
-        "email_lower, bcc",
+        "history = list_append(history, :entry) "
+        "REMOVE assigned_to, registration, track, product_code, email, email_lower, bcc, claim_id",
         "#status = :ready AND attribute_exists(assigned_to)",
         {"#status": "status"},
-        {":password": new_password(), ":apk": keys["avail_pk"], ":ask": keys["avail_sk"], ":now": now,
-         ":ready": repo.READY, ":entry": [_history("released", caller.key_id, now)]},
+        {
+            ":password": new_password(),
+            ":apk": keys["avail_pk"],
+            ":ask": keys["avail_sk"],
+            ":now": now,
+            ":ready": repo.READY,
+            ":entry": [_history("released", caller.key_id, now)],
+        },
     )
     if item is None:
         raise Conflict("testId: the test changed meanwhile (started or released); nothing was done")

@@ -25,7 +25,14 @@ REGISTRATION_FIELDS = (
     "trStatus", "trAttribute", "trStudent_Number", "trBatch_Number",
 )  # fmt: skip
 GENDERS = ("Male", "Female")
-EDUCATION = ("Middle School", "High School", "Vocational School", "Bachelor's Degree", "Master's Degree", "Doctorate")
+EDUCATION = (
+    "Middle School",
+    "High School",
+    "Vocational School",
+    "Bachelor's Degree",
+    "Master's Degree",
+    "Doctorate",
+)
 STUDY_FIELDS = (
     "Other", "Business Communication", "Education", "English", "Engineering", "History", "Hospitality",
     "Other Languages", "Mathematics", "Medical", "Music", "Politics", "Recreation", "Science",
@@ -49,7 +56,9 @@ def parse_product_code(code: str) -> tuple[str, str]:
     """('GTX' | 'STX', test type) of a product code, or a 400 naming it."""
     match = PRODUCT_CODE.match(code.strip())
     if not match:
-        raise InvalidInput("product-code", f"unknown product code '{code}' (expected GTX-<TestType> or STX-<TestType>)")
+        raise InvalidInput(
+            "product-code", f"unknown product code '{code}' (expected GTX-<TestType> or STX-<TestType>)"
+        )
     return match.group(1), match.group(2)
 
 

@@ -20,13 +20,20 @@ def send(to: str, subject: str, text: str, html: str, bcc: list[str] | None = No
         resp = aws.client("sesv2").send_email(
             FromEmailAddress=get_settings().sender_email,
             Destination=destination,
-            Content={"Simple": {
-                "Subject": {"Data": subject, "Charset": "UTF-8"},
-                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
-            }},
+            Content={
+                "Simple": {
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": text, "Charset": "UTF-8"},
+                        "Html": {"Data": html, "Charset": "UTF-8"},
+                    },
+                }
+            },
         )
     except ClientError as exc:
-        raise Unavailable("email: the message could not be sent; nothing was assigned, retry the request") from exc
+        raise Unavailable(
+            "email: the message could not be sent; nothing was assigned, retry the request"
+        ) from exc
     return str(resp.get("MessageId", ""))
 
 
@@ -45,7 +52,8 @@ def test_id_message(test_id: str, password: str, test_type: str) -> tuple[str, s
         f"<table><tr><td>Test ID</td><td><strong>{escape(test_id)}</strong></td></tr>"
         f"<tr><td>Password</td><td><strong>{escape(password)}</strong></td></tr></table>"
         f'<p>To start, open <a href="{escape(start)}">{escape(start)}</a> and sign in with the test ID and '
-        "password above. Use a computer with a working microphone and speakers, and allow about two hours.</p>"
+        "password above. Use a computer with a working microphone and speakers, and allow about two "
+        "hours.</p>"
         "<p>Good luck!</p>"
     )
     return subject, text, html

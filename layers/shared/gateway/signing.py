@@ -29,8 +29,14 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return f"v1={mac}"
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, window: int,
-           now: float | None = None) -> int:
+def verify(
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    window: int,
+    now: float | None = None,
+) -> int:
     """The request's timestamp if its signature is good and fresh; 401 otherwise. Constant-time compare."""
     if not timestamp or not timestamp.strip().isdigit():
         raise InvalidApiKey("x-timestamp: required with x-signature, as unix seconds")

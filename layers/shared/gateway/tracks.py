@@ -28,15 +28,22 @@ def _check_url(url: str) -> str:
     parts = urlsplit(url.strip())
     allowed = ("https", "http") if get_settings().local_stack else ("https",)
     if parts.scheme not in allowed or not parts.hostname:
-        raise InvalidInput("url", "must be an absolute https URL" + (" (http allowed locally)" if len(allowed) > 1 else ""))
+        raise InvalidInput(
+            "url", "must be an absolute https URL" + (" (http allowed locally)" if len(allowed) > 1 else "")
+        )
     return url.strip()
 
 
 def view(item: dict[str, Any]) -> TrackView:
     return TrackView(
-        code=item["code"], url=item["url"], format=item["format"], events=item["events"],
-        send_on_finish=bool(item.get("send_on_finish")), org_unit=item["unit_id"],
-        created_at=item["created_at"], updated_at=item["updated_at"],
+        code=item["code"],
+        url=item["url"],
+        format=item["format"],
+        events=item["events"],
+        send_on_finish=bool(item.get("send_on_finish")),
+        org_unit=item["unit_id"],
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
     )
 
 
@@ -55,7 +62,7 @@ def save(caller: Caller, request: TrackRequest) -> CreatedTrack:
 
 
 def usable(caller: Caller, code: str) -> dict[str, Any]:
-    """The track `code` if the caller's unit may use it (own unit's or an ancestor's); else a 400 naming it."""
+    """The track `code` if the caller's unit may use it (its own or an ancestor's); else a 400 naming it."""
     item = repo.get(caller.tree, code)
     if item is None or not caller.unit_path.startswith(item["unit_path"]):
         raise InvalidInput("track", f"unknown track '{code}'")

@@ -76,7 +76,8 @@ OptionalUrl = Annotated[
 ]
 ShortText = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_name)]
 OptionalEmail = Annotated[
-    str | None, BeforeValidator(_strict_str), BeforeValidator(_blank_is_none), AfterValidator(
-        lambda v: None if v is None else _email(v)
-    )
+    str | None,
+    BeforeValidator(_strict_str),
+    BeforeValidator(_blank_is_none),
+    AfterValidator(lambda v: None if v is None else _email(v)),
 ]

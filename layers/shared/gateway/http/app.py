@@ -9,7 +9,6 @@ is not JSON. Authentication therefore happens before any input is parsed.
 from __future__ import annotations
 
 import base64
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar

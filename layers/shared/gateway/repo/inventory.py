@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import random
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +37,8 @@ from gateway.repo import (
 )
 
 SHARDS = 8
-CANDIDATES_PER_QUERY = 8
+CANDIDATES_PER_QUERY = 25
+POOL_SECONDS = 30.0
 AVAILABLE_INDEX = "AvailableIndex"
 TREE_INDEX = "TreeIndex"
 READY = "Ready"
@@ -57,7 +61,10 @@ def avail_pk(unit_id: str, test_type: str, shard: int) -> str:
 
 
 def available_keys(unit_id: str, test_type: str) -> dict[str, str]:
-    return {"avail_pk": avail_pk(unit_id, test_type, random.randrange(SHARDS)), "avail_sk": secrets.token_hex(8)}
+    return {
+        "avail_pk": avail_pk(unit_id, test_type, random.randrange(SHARDS)),
+        "avail_sk": secrets.token_hex(8),
+    }
 
 
 def new_test_id(unit: Unit, test_id: str, password: str, test_type: str, now: str, by: str) -> dict[str, Any]:
@@ -127,54 +134,110 @@ def _candidates(unit_id: str, test_type: str, shard: int) -> list[dict[str, Any]
     pk = avail_pk(unit_id, test_type, shard)
     try:
         resp = client.query(
-            TableName=_table(), IndexName=AVAILABLE_INDEX, Limit=CANDIDATES_PER_QUERY,
+            TableName=_table(),
+            IndexName=AVAILABLE_INDEX,
+            Limit=CANDIDATES_PER_QUERY,
             KeyConditionExpression="avail_pk = :pk AND avail_sk >= :start",
             ExpressionAttributeValues=values({":pk": pk, ":start": secrets.token_hex(8)}),
         )
         items = resp.get("Items", [])
         if not items:
             resp = client.query(
-                TableName=_table(), IndexName=AVAILABLE_INDEX, Limit=CANDIDATES_PER_QUERY,
-                KeyConditionExpression="avail_pk = :pk", ExpressionAttributeValues=values({":pk": pk}),
+                TableName=_table(),
+                IndexName=AVAILABLE_INDEX,
+                Limit=CANDIDATES_PER_QUERY,
+                KeyConditionExpression="avail_pk = :pk",
+                ExpressionAttributeValues=values({":pk": pk}),
             )
             items = resp.get("Items", [])
     except ClientError as exc:
         raise storage_error(exc) from exc
-    random.shuffle(items)
-    return items
+    keys: list[dict[str, Any]] = list(items)
+    random.shuffle(keys)
+    return keys
 
 
-def claim(unit_id: str, test_type: str, update: str, names: dict[str, str], vals: dict[str, Any]) -> dict[str, Any] | None:
-    """Take one available test ID of `test_type` in `unit_id`, applying `update` (which must also remove
-    avail_pk / avail_sk or move them) in the same conditional write. None when none is available."""
-    client = aws.dynamodb()
-    first = random.randrange(SHARDS)
-    for step in range(SHARDS):
-        shard = (first + step) % SHARDS
-        for _ in range(3):  # a shard whose candidates were all taken meanwhile is looked at again
-            candidates = _candidates(unit_id, test_type, shard)
-            if not candidates:
-                break
-            for key in candidates:
-                try:
-                    resp = client.update_item(
-                        TableName=_table(),
-                        Key={"pk": key["pk"], "sk": key["sk"]},
-                        UpdateExpression=update,
-                        ConditionExpression=_AVAILABLE + " AND unit_id = :from_unit",
-                        ExpressionAttributeNames={"#status": "status", **names},
-                        ExpressionAttributeValues=values({":ready": READY, ":from_unit": unit_id, **vals}),
-                        ReturnValues="ALL_NEW",
-                    )
-                except ClientError as exc:
-                    if error_code(exc) == "ConditionalCheckFailedException":
-                        continue  # someone else took it first: try the next candidate
-                    raise storage_error(exc) from exc
-                return from_item(resp["Attributes"])
+class _Pool:
+    """Candidate keys this instance has read from the index but not used yet, per (unit, type).
+
+    One index query yields up to 25 candidates; the next claims of this instance try those first, so a
+    claim usually costs a single conditional write. A candidate someone else took meanwhile just fails its
+    condition and is dropped; entries older than POOL_SECONDS are not trusted.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[tuple[str, str], deque[tuple[float, dict[str, Any]]]] = {}
+
+    def take(self, unit_id: str, test_type: str) -> dict[str, Any] | None:
+        with self._lock:
+            queue = self._keys.get((unit_id, test_type))
+            while queue:
+                fetched, key = queue.popleft()
+                if time.monotonic() - fetched < POOL_SECONDS:
+                    return key
+        return None
+
+    def fill(self, unit_id: str, test_type: str, keys: list[dict[str, Any]]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._keys.setdefault((unit_id, test_type), deque()).extend((now, k) for k in keys)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+pool = _Pool()
+
+
+def _next_candidate(unit_id: str, test_type: str, tried: set[int]) -> dict[str, Any] | None:
+    """A pooled candidate, or the first of a fresh batch from a random shard not yet found empty."""
+    key = pool.take(unit_id, test_type)
+    if key is not None:
+        return key
+    shards = [s for s in range(SHARDS) if s not in tried]
+    random.shuffle(shards)
+    for shard in shards:
+        batch = _candidates(unit_id, test_type, shard)
+        if batch:
+            pool.fill(unit_id, test_type, batch[1:])
+            return batch[0]
+        tried.add(shard)
     return None
 
 
-def update(test_id: str, update_expression: str, condition: str, names: dict[str, str], vals: dict[str, Any]) -> dict[str, Any] | None:
+def claim(
+    unit_id: str, test_type: str, update: str, names: dict[str, str], vals: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Take one available test ID of `test_type` in `unit_id`, applying `update` (which must also remove
+    avail_pk / avail_sk or move them) in the same conditional write. None when none is available."""
+    client = aws.dynamodb()
+    empty_shards: set[int] = set()
+    while True:
+        key = _next_candidate(unit_id, test_type, empty_shards)
+        if key is None:
+            return None
+        try:
+            resp = client.update_item(
+                TableName=_table(),
+                Key={"pk": key["pk"], "sk": key["sk"]},
+                UpdateExpression=update,
+                ConditionExpression=_AVAILABLE + " AND unit_id = :from_unit",
+                ExpressionAttributeNames={"#status": "status", **names},
+                ExpressionAttributeValues=values({":ready": READY, ":from_unit": unit_id, **vals}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                continue  # someone else took it first: try the next candidate
+            raise storage_error(exc) from exc
+        return from_item(resp["Attributes"])
+
+
+def update(
+    test_id: str, update_expression: str, condition: str, names: dict[str, str], vals: dict[str, Any]
+) -> dict[str, Any] | None:
     """A conditional update of one test ID; None when the condition does not hold (or no such ID)."""
     try:
         resp = aws.dynamodb().update_item(
@@ -198,7 +261,9 @@ def count_available(unit_id: str, test_type: str) -> int:
     client = aws.dynamodb()
     for shard in range(SHARDS):
         kwargs: dict[str, Any] = {
-            "TableName": _table(), "IndexName": AVAILABLE_INDEX, "Select": "COUNT",
+            "TableName": _table(),
+            "IndexName": AVAILABLE_INDEX,
+            "Select": "COUNT",
             "KeyConditionExpression": "avail_pk = :pk",
             "ExpressionAttributeValues": values({":pk": avail_pk(unit_id, test_type, shard)}),
         }
@@ -214,10 +279,14 @@ def count_available(unit_id: str, test_type: str) -> int:
     return total
 
 
-def subtree_page(tree: str, path: str, limit: int, cursor: str | None, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+def subtree_page(
+    tree: str, path: str, limit: int, cursor: str | None, filters: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the test IDs of a subtree, filtered (status, test type, availability, assigned e-mail)."""
     kwargs: dict[str, Any] = {
-        "TableName": _table(), "IndexName": TREE_INDEX, "Limit": limit,
+        "TableName": _table(),
+        "IndexName": TREE_INDEX,
+        "Limit": limit,
         "KeyConditionExpression": "tree_pk = :pk AND begins_with(tree_sk, :path)",
     }
     vals: dict[str, Any] = {":pk": f"TIDS#{tree}", ":path": path}
@@ -257,7 +326,8 @@ def subtree_all(tree: str, path: str) -> Iterator[dict[str, Any]]:
     paginator = aws.dynamodb().get_paginator("query")
     try:
         for page in paginator.paginate(
-            TableName=_table(), IndexName=TREE_INDEX,
+            TableName=_table(),
+            IndexName=TREE_INDEX,
             ProjectionExpression="test_type, #status, avail_pk, assigned_to, unit_id",
             ExpressionAttributeNames={"#status": "status"},
             KeyConditionExpression="tree_pk = :pk AND begins_with(tree_sk, :path)",

@@ -58,7 +58,8 @@ def in_subtree(tree: str, path: str) -> list[dict[str, Any]]:
     paginator = aws.dynamodb().get_paginator("query")
     try:
         pages = paginator.paginate(
-            TableName=_table(), IndexName="TreeIndex",
+            TableName=_table(),
+            IndexName="TreeIndex",
             KeyConditionExpression="gsi1pk = :pk AND begins_with(gsi1sk, :path)",
             ExpressionAttributeValues=values({":pk": f"TRACKS#{tree}", ":path": path}),
         )

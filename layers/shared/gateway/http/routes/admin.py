@@ -14,9 +14,9 @@ from gateway.contracts import (
     ApiKeyView,
     CreateApiKey,
     CreatedApiKey,
+    CreatedTrack,
     CreateOrgUnit,
     OrgUnitPage,
-    CreatedTrack,
     OrgUnitView,
     Role,
     TrackPage,
@@ -126,7 +126,9 @@ def save_track(request: Annotated[TrackRequest, Body()]) -> CreatedTrack:
     return tracks.save(current_caller(), request)
 
 
-@router.get("/v1/tracks", summary="Tracks of the caller's subtree", tags=["Tracks"], responses=documented(200, "OK"))
+@router.get(
+    "/v1/tracks", summary="Tracks of the caller's subtree", tags=["Tracks"], responses=documented(200, "OK")
+)
 @requires(Role.ADMIN, Role.SUPPORT, body=None)
 def list_tracks() -> TrackPage:
     return TrackPage(items=tracks.listing(current_caller()))

@@ -63,16 +63,25 @@ def fulfil(
     return reply, 201
 
 
-@router.get("/v1/inventory", summary="Counts per test type and status for the caller's subtree",
-            tags=["Inventory"], responses=documented(200, "Counts."))
+@router.get(
+    "/v1/inventory",
+    summary="Counts per test type and status for the caller's subtree",
+    tags=["Inventory"],
+    responses=documented(200, "Counts."),
+)
 @requires(Role.ADMIN, Role.INTEGRATION, body=None)
 def report() -> InventoryReport:
     return inventory.report(current_caller())
 
 
-@router.get("/v1/test-ids", summary="Test IDs of the caller's subtree, filtered, a page at a time",
-            description="A page may hold fewer than `limit` items when filters apply; follow `next-cursor` "
-            "until it is null.", tags=["Inventory"], responses=documented(200, "A page."))
+@router.get(
+    "/v1/test-ids",
+    summary="Test IDs of the caller's subtree, filtered, a page at a time",
+    description="A page may hold fewer than `limit` items when filters apply; follow `next-cursor` "
+    "until it is null.",
+    tags=["Inventory"],
+    responses=documented(200, "A page."),
+)
 @requires(Role.ADMIN, Role.INTEGRATION, body=None)
 def list_test_ids(
     limit: Annotated[int, Query(ge=1, le=inventory.MAX_PAGE)] = 50,
@@ -82,35 +91,55 @@ def list_test_ids(
     available: Annotated[Literal["true", "false"] | None, Query()] = None,
     email: Annotated[str | None, Query(max_length=254, description="Assigned to this e-mail.")] = None,
 ) -> TestIdPage:
-    filters: dict[str, Any] = {"status": status, "test_type": test_type, "email": email,
-                               "available": None if available is None else available == "true"}
+    filters: dict[str, Any] = {
+        "status": status,
+        "test_type": test_type,
+        "email": email,
+        "available": None if available is None else available == "true",
+    }
     return inventory.page(current_caller(), limit, cursor, filters)
 
 
-@router.post("/v1/test-ids", summary="Add test IDs to a unit's inventory", tags=["Inventory"],
-             responses=documented(201, "Counts of added and refused, with reasons."))
+@router.post(
+    "/v1/test-ids",
+    summary="Add test IDs to a unit's inventory",
+    tags=["Inventory"],
+    responses=documented(201, "Counts of added and refused, with reasons."),
+)
 @requires(Role.ADMIN)
 def add_test_ids(request: Annotated[AddTestIds, Body()]) -> tuple[AddedTestIds, int]:
     return inventory.add(current_caller(), request.org_unit, request.test_ids), 201
 
 
-@router.post("/v1/test-ids/allocations", summary="Move available test IDs of a type to a unit below",
-             tags=["Inventory"], responses=documented(200, "What moved."))
+@router.post(
+    "/v1/test-ids/allocations",
+    summary="Move available test IDs of a type to a unit below",
+    tags=["Inventory"],
+    responses=documented(200, "What moved."),
+)
 @requires(Role.ADMIN)
 def allocate(request: Annotated[Allocation, Body()]) -> AllocationResult:
     return inventory.allocate(current_caller(), request.org_unit, request.test_type, request.count)
 
 
-@router.get("/v1/test-ids/<testId>", summary="One test ID with its history", tags=["Inventory"],
-            responses=documented(200, "The test ID."))
+@router.get(
+    "/v1/test-ids/<testId>",
+    summary="One test ID with its history",
+    tags=["Inventory"],
+    responses=documented(200, "The test ID."),
+)
 @requires(Role.ADMIN, Role.INTEGRATION, body=None)
 def get_test_id(testId: TestIdParam) -> TestIdView:
     return inventory.get(current_caller(), testId)
 
 
-@router.post("/v1/test-ids/<testId>/release", summary="Make an assigned, unstarted test ID available again",
-             description="Clears assigned-to and gives the test a new password.", tags=["Inventory"],
-             responses=documented(200, "Released."))
+@router.post(
+    "/v1/test-ids/<testId>/release",
+    summary="Make an assigned, unstarted test ID available again",
+    description="Clears assigned-to and gives the test a new password.",
+    tags=["Inventory"],
+    responses=documented(200, "Released."),
+)
 @requires(Role.ADMIN, Role.INTEGRATION, body=None)
 def release(testId: TestIdParam) -> TestIdView:
     return inventory.release(current_caller(), testId)
