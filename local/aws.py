@@ -128,6 +128,10 @@ def _operation(environ: Mapping[str, Any], body: bytes) -> str | None:
 class _QuietMotoRequestHandler(MotoRequestHandler):
     """moto's request handler without one log line per request; refuses work once stopped."""
 
+    # HTTP/1.1 keep-alive (botocore reuses its connections) and no Nagle delay on small replies.
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
 

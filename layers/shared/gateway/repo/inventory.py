@@ -6,8 +6,9 @@
     TTYPE#<tree>#<type> / TTYPE  a test type this organisation has held (tells "unknown" from "sold out")
 
 A claim is one conditional UpdateItem that only succeeds while the item is still available, so no test
-ID is ever handed out twice. Claimers start at a random shard and a random sort key, so concurrent
-callers spread over the pool instead of fighting over its first item.
+ID is ever handed out twice. Claimers start at a random shard (of 8) and a random end of it, take a batch
+of keys and try them in random order, so concurrent callers spread over the pool instead of fighting over
+its first item; each instance keeps the rest of its batch for its next claims (_Pool).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from gateway.repo import (
 )
 
 SHARDS = 8
-CANDIDATES_PER_QUERY = 25
+CANDIDATES_PER_QUERY = 100
 POOL_SECONDS = 30.0
 AVAILABLE_INDEX = "AvailableIndex"
 TREE_INDEX = "TreeIndex"
@@ -129,30 +130,20 @@ def get(test_id: str) -> dict[str, Any] | None:
 
 
 def _candidates(unit_id: str, test_type: str, shard: int) -> list[dict[str, Any]]:
-    """A few available items of one shard, starting at a random point (wrapping to the start)."""
-    client = aws.dynamodb()
-    pk = avail_pk(unit_id, test_type, shard)
+    """A batch of available keys of one shard, read from a random end (one query; empty means the shard is
+    sold out)."""
     try:
-        resp = client.query(
+        resp = aws.dynamodb().query(
             TableName=_table(),
             IndexName=AVAILABLE_INDEX,
             Limit=CANDIDATES_PER_QUERY,
-            KeyConditionExpression="avail_pk = :pk AND avail_sk >= :start",
-            ExpressionAttributeValues=values({":pk": pk, ":start": secrets.token_hex(8)}),
+            KeyConditionExpression="avail_pk = :pk",
+            ScanIndexForward=random.random() < 0.5,
+            ExpressionAttributeValues=values({":pk": avail_pk(unit_id, test_type, shard)}),
         )
-        items = resp.get("Items", [])
-        if not items:
-            resp = client.query(
-                TableName=_table(),
-                IndexName=AVAILABLE_INDEX,
-                Limit=CANDIDATES_PER_QUERY,
-                KeyConditionExpression="avail_pk = :pk",
-                ExpressionAttributeValues=values({":pk": pk}),
-            )
-            items = resp.get("Items", [])
     except ClientError as exc:
         raise storage_error(exc) from exc
-    keys: list[dict[str, Any]] = list(items)
+    keys: list[dict[str, Any]] = list(resp.get("Items", []))
     random.shuffle(keys)
     return keys
 
@@ -160,51 +151,82 @@ def _candidates(unit_id: str, test_type: str, shard: int) -> list[dict[str, Any]
 class _Pool:
     """Candidate keys this instance has read from the index but not used yet, per (unit, type).
 
-    One index query yields up to 25 candidates; the next claims of this instance try those first, so a
-    claim usually costs a single conditional write. A candidate someone else took meanwhile just fails its
-    condition and is dropped; entries older than POOL_SECONDS are not trusted.
+    One index query yields up to 100 candidates (keys only: about one read unit); the next claims of this
+    instance try those first, so a claim usually costs a single conditional write. A candidate someone else
+    took meanwhile just fails its condition and is dropped; entries older than POOL_SECONDS are not
+    trusted. Refills are single-flight: concurrent claimers of one instance wait for one refill instead of
+    all querying at once, and share its verdict when it finds every shard empty.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._keys: dict[tuple[str, str], deque[tuple[float, dict[str, Any]]]] = {}
+        self._pooled: set[str] = set()  # pk values waiting in some queue: each is handed to one claimer
+        self._refilling: set[tuple[str, str]] = set()
+        self._rounds: dict[tuple[str, str], int] = {}
+        self._sold_out: dict[tuple[str, str], bool] = {}
 
-    def take(self, unit_id: str, test_type: str) -> dict[str, Any] | None:
-        with self._lock:
-            queue = self._keys.get((unit_id, test_type))
-            while queue:
-                fetched, key = queue.popleft()
-                if time.monotonic() - fetched < POOL_SECONDS:
-                    return key
+    def _pop(self, pool: tuple[str, str]) -> dict[str, Any] | None:
+        queue = self._keys.get(pool)
+        while queue:
+            fetched, key = queue.popleft()
+            self._pooled.discard(key["pk"]["S"])
+            if time.monotonic() - fetched < POOL_SECONDS:
+                return key
         return None
 
-    def fill(self, unit_id: str, test_type: str, keys: list[dict[str, Any]]) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._keys.setdefault((unit_id, test_type), deque()).extend((now, k) for k in keys)
+    def next_key(
+        self, pool: tuple[str, str], fetch: Callable[[], list[dict[str, Any]]]
+    ) -> dict[str, Any] | None:
+        """A candidate key, refilling with `fetch` when empty; None when a refill found none."""
+        while True:
+            with self._cond:
+                key = self._pop(pool)
+                if key is not None:
+                    return key
+                if pool in self._refilling:
+                    seen = self._rounds.get(pool, 0)
+                    self._cond.wait_for(lambda: pool not in self._refilling)
+                    if self._rounds.get(pool, 0) == seen + 1 and self._sold_out.get(pool):
+                        return None  # the refill this claim waited for found every shard empty
+                    continue
+                self._refilling.add(pool)
+            keys: list[dict[str, Any]] = []
+            try:
+                keys = fetch()
+            finally:
+                with self._cond:
+                    self._refilling.discard(pool)
+                    self._rounds[pool] = self._rounds.get(pool, 0) + 1
+                    self._sold_out[pool] = not keys
+                    now = time.monotonic()
+                    queue = self._keys.setdefault(pool, deque())
+                    for key in keys:
+                        if key["pk"]["S"] not in self._pooled:
+                            self._pooled.add(key["pk"]["S"])
+                            queue.append((now, key))
+                    self._cond.notify_all()
+            if not keys:
+                return None
 
     def clear(self) -> None:
-        with self._lock:
+        with self._cond:
             self._keys.clear()
+            self._pooled.clear()
 
 
 pool = _Pool()
 
 
-def _next_candidate(unit_id: str, test_type: str, tried: set[int]) -> dict[str, Any] | None:
-    """A pooled candidate, or the first of a fresh batch from a random shard not yet found empty."""
-    key = pool.take(unit_id, test_type)
-    if key is not None:
-        return key
-    shards = [s for s in range(SHARDS) if s not in tried]
+def _first_batch(unit_id: str, test_type: str) -> list[dict[str, Any]]:
+    """The first non-empty batch from the shards, visited in random order; [] when all are empty."""
+    shards = list(range(SHARDS))
     random.shuffle(shards)
     for shard in shards:
         batch = _candidates(unit_id, test_type, shard)
         if batch:
-            pool.fill(unit_id, test_type, batch[1:])
-            return batch[0]
-        tried.add(shard)
-    return None
+            return batch
+    return []
 
 
 def claim(
@@ -213,9 +235,8 @@ def claim(
     """Take one available test ID of `test_type` in `unit_id`, applying `update` (which must also remove
     avail_pk / avail_sk or move them) in the same conditional write. None when none is available."""
     client = aws.dynamodb()
-    empty_shards: set[int] = set()
     while True:
-        key = _next_candidate(unit_id, test_type, empty_shards)
+        key = pool.next_key((unit_id, test_type), lambda: _first_batch(unit_id, test_type))
         if key is None:
             return None
         try:

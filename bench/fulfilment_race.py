@@ -1,0 +1,170 @@
+"""Race: 16 concurrent HTTP clients fulfil against 2,000 test IDs on the local stack until the pool is empty.
+
+Reports duplicates (goal 0), successes (goal exactly the pool), 409s after exhaustion, allocations per second
+divided by the throughput of bare conditional updates on the same local backend in the same run (goal >= 0.5),
+and DynamoDB calls per successful fulfilment, authentication included (goal <= 3 on average).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from local import LocalStack
+
+CLIENTS = 16
+POOL = 2000
+
+
+# The clients of both measurements run in a separate process (a load generator), so the backend process
+# is not also paying for the clients' own work.
+
+
+def _bare_clients(moto_url: str, table: str) -> float:
+    """Conditional claims of distinct items by 16 threads with their own clients: updates per second."""
+    chunks = [range(c, POOL, CLIENTS) for c in range(CLIENTS)]
+
+    def work(indexes: range) -> int:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        for i in indexes:
+            client.update_item(
+                TableName=table,
+                Key={"pk": {"S": f"BARE#{i}"}, "sk": {"S": "BARE"}},
+                UpdateExpression="SET claimed_by = :me",
+                ConditionExpression="attribute_not_exists(claimed_by)",
+                ExpressionAttributeValues={":me": {"S": "bench"}},
+            )
+        return len(indexes)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        done = sum(pool.map(work, chunks))
+    return done / (time.perf_counter() - started)
+
+
+def _fulfilment_clients(
+    base_url: str, key: str, test_type: str
+) -> tuple[list[list[str]], list[int], list[int], float]:
+    """16 HTTP clients fulfil until each gets a 409: what each got, its 409s and other errors, seconds."""
+    headers = {"x-api-key": key}
+
+    def drain(_: int) -> tuple[list[str], int, int]:
+        got, conflicts, errors = [], 0, 0
+        with requests.Session() as session:
+            while True:
+                reply = session.post(
+                    f"{base_url}/v1/fulfillments",
+                    headers=headers,
+                    timeout=120,
+                    json={"product-code": f"GTX-{test_type}"},
+                )
+                if reply.status_code == 201:
+                    got.append(reply.json()["test-id"])
+                elif reply.status_code == 409:
+                    return got, conflicts + 1, errors
+                else:
+                    errors += 1
+                    if errors > 10:
+                        return got, conflicts, errors
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(pool.map(drain, range(CLIENTS)))
+    elapsed = time.perf_counter() - started
+    return [r[0] for r in results], [r[1] for r in results], [r[2] for r in results], elapsed
+
+
+def _in_child(function: Any, *args: Any) -> Any:
+    with multiprocessing.get_context("spawn").Pool(1) as child:
+        return child.apply(function, args)
+
+
+def _bare_updates(stack: LocalStack, table: str) -> float:
+    seed = boto3.client("dynamodb", endpoint_url=stack.moto_url)
+    for start in range(0, POOL, 25):
+        seed.batch_write_item(
+            RequestItems={
+                table: [
+                    {"PutRequest": {"Item": {"pk": {"S": f"BARE#{i}"}, "sk": {"S": "BARE"}}}}
+                    for i in range(start, min(start + 25, POOL))
+                ]
+            }
+        )
+    return float(_in_child(_bare_clients, stack.moto_url, table))
+
+
+def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(port=0, state_dir=Path(tmp) / ".local") as stack:
+        from gateway import aws
+
+        headers = {"x-api-key": stack.admin_key}
+        test_type = "Bench-Plus"
+        for start in range(0, POOL, 500):
+            entries = [
+                {"test-id": f"B{i:06d}", "password": "pw", "test-type": test_type}
+                for i in range(start, min(start + 500, POOL))
+            ]
+            reply = requests.post(
+                f"{stack.base_url}/v1/test-ids", json={"test-ids": entries}, headers=headers, timeout=120
+            )
+            assert reply.status_code == 201 and reply.json()["added"] == len(entries), reply.text
+        # Warm the provisioning function and the caller's key, as a steady-state instance would be.
+        requests.get(f"{stack.base_url}/v1/inventory", headers=headers, timeout=60)
+
+        calls: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def count(model: Any, **_: Any) -> None:
+            with lock:
+                calls[model.name] += 1
+
+        aws.dynamodb().meta.events.register("before-call.dynamodb", count)
+
+        got, conflicts, errors, elapsed = _in_child(
+            _fulfilment_clients, stack.base_url, stack.admin_key, test_type
+        )
+        aws.dynamodb().meta.events.unregister("before-call.dynamodb", count)
+        handed = [t for each in got for t in each]
+        successes = len(handed)
+        bare = _bare_updates(stack, stack.template.physical_name("InventoryTable"))
+    rate = successes / elapsed
+    return {
+        "clients": CLIENTS,
+        "pool": POOL,
+        "successes": successes,
+        "duplicates": sum(n - 1 for n in Counter(handed).values() if n > 1),
+        "conflicts_409_after_exhaustion": sum(conflicts),
+        "other_errors": sum(errors),
+        "seconds": round(elapsed, 2),
+        "fulfilments_per_second": round(rate, 1),
+        "bare_conditional_updates_per_second": round(bare, 1),
+        "ratio_to_bare_updates": round(rate / bare, 2),
+        "dynamodb_calls_per_success": round(sum(calls.values()) / max(successes, 1), 2),
+        "dynamodb_calls_by_operation": dict(calls),
+        "goals": {
+            "duplicates": 0,
+            "successes": POOL,
+            "ratio_to_bare_updates": ">= 0.5",
+            "dynamodb_calls_per_success": "<= 3",
+        },
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run()))
