@@ -1,27 +1,45 @@
-"""Runs every benchmark and prints one JSON document."""
+"""Runs every benchmark, each in its own interpreter, and prints one JSON document.
+
+Also writes bench/results/latest.json. Run with `make bench`.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 
-from bench import cold_start, registration_calls
+BENCHES = {
+    "cold_start": "bench.cold_start",
+    "registration_dynamodb_calls": "bench.registration_calls",
+    "fulfilment_race": "bench.fulfilment_race",
+}
+
+
+def _run(module: str) -> object:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = pathlib.Path(tmp) / "result.json"
+        out = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True,
+                             env={**os.environ, "BENCH_RESULT": str(result)})
+        if out.returncode != 0:
+            sys.stderr.write(out.stderr[-5000:])
+            raise SystemExit(f"{module} failed")
+        return json.loads(result.read_text())
 
 
 def main() -> int:
     started = time.time()
-    results = {
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": __import__("os").cpu_count(),
-        },
-        "cold_start": cold_start.run(),
-        "registration_dynamodb_calls": registration_calls.run(),
+    results: dict[str, object] = {
+        "command": "make bench",
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
     }
+    for name, module in BENCHES.items():
+        results[name] = _run(module)
     results["seconds"] = round(time.time() - started, 1)
     text = json.dumps(results, indent=2)
     print(text)

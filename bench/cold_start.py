@@ -80,3 +80,9 @@ def run() -> dict[str, object]:
             "goal": "<= 1.3",
         }
     return result
+
+
+if __name__ == "__main__":
+    from bench.output import emit
+
+    emit(run())

@@ -167,4 +167,6 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run()))
+    from bench.output import emit
+
+    emit(run())

@@ -65,3 +65,9 @@ def run(registrations: int = 50) -> dict[str, Any]:
         "re_registration_key_not_cached": {"calls": len(repeat_cold), "goal": "<= 2"},
         "registrations": registrations,
     }
+
+
+if __name__ == "__main__":
+    from bench.output import emit
+
+    emit(run())

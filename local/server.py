@@ -430,6 +430,7 @@ class _TrackingHTTPServer(ThreadingHTTPServer):
     """Keeps its open connections so that stopping also ends idle keep-alive connections."""
 
     daemon_threads = True
+    request_queue_size = 128  # the default (5) resets connections when a few dozen clients arrive at once
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)

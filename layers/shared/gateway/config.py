@@ -15,6 +15,7 @@ class Settings(BaseModel):
     inventory_table: str = ""
     idempotency_table: str = ""
     sender_email: str = "no-reply@assessment-gateway.example"
+    events_queue_url: str = ""
     test_engine_base_url: str = "https://engine.example.com"
     stage: str = "dev"
     # How long an authenticated key is trusted without reading it again (revocation delay).
@@ -35,6 +36,7 @@ class Settings(BaseModel):
             inventory_table=env.get("INVENTORY_TABLE", ""),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             sender_email=env.get("SENDER_EMAIL", "no-reply@assessment-gateway.example"),
+            events_queue_url=env.get("EVENTS_QUEUE_URL", ""),
             test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),
