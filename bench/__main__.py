@@ -24,8 +24,12 @@ BENCHES = {
 def _run(module: str) -> object:
     with tempfile.TemporaryDirectory() as tmp:
         result = pathlib.Path(tmp) / "result.json"
-        out = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True,
-                             env={**os.environ, "BENCH_RESULT": str(result)})
+        out = subprocess.run(
+            [sys.executable, "-m", module],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "BENCH_RESULT": str(result)},
+        )
         if out.returncode != 0:
             sys.stderr.write(out.stderr[-5000:])
             raise SystemExit(f"{module} failed")
@@ -36,7 +40,11 @@ def main() -> int:
     started = time.time()
     results: dict[str, object] = {
         "command": "make bench",
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
     }
     for name, module in BENCHES.items():
         results[name] = _run(module)

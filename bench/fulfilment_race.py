@@ -7,7 +7,6 @@ and DynamoDB calls per successful fulfilment, authentication included (goal <= 3
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import tempfile
 import threading

@@ -12,9 +12,15 @@ def test_concurrent_retries_with_one_key_assign_once_and_mail_once(local_stack):
     # Given a small pool of a fresh test type
     test_type = f"Idem-{uuid.uuid4().hex[:6]}"
     headers = {"x-api-key": local_stack.admin_key}
-    entries = [{"test-id": f"I{uuid.uuid4().hex[:10]}", "password": "pw", "test-type": test_type} for _ in range(5)]
-    assert requests.post(f"{local_stack.base_url}/v1/test-ids", json={"test-ids": entries}, headers=headers,
-                         timeout=60).status_code == 201
+    entries = [
+        {"test-id": f"I{uuid.uuid4().hex[:10]}", "password": "pw", "test-type": test_type} for _ in range(5)
+    ]
+    assert (
+        requests.post(
+            f"{local_stack.base_url}/v1/test-ids", json={"test-ids": entries}, headers=headers, timeout=60
+        ).status_code
+        == 201
+    )
     email = f"idem-{uuid.uuid4().hex[:6]}@example.com"
     body = {"product-code": f"STX-{test_type}", "email": email}
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}", **headers}
@@ -32,7 +38,9 @@ def test_concurrent_retries_with_one_key_assign_once_and_mail_once(local_stack):
     assert len({r.json()["test-id"] for r in done}) == 1 and replies[-1].status_code == 201
     for r in replies:
         if r.status_code == 409:
-            assert r.json()["description"].startswith("Idempotency-Key: a request with this key is still in progress")
+            assert r.json()["description"].startswith(
+                "Idempotency-Key: a request with this key is still in progress"
+            )
     # And exactly one test ID is assigned and exactly one e-mail went out
     inventory = requests.get(f"{local_stack.base_url}/v1/inventory", headers=headers, timeout=60).json()
     mine = [c for c in inventory["counts"] if c["test-type"] == test_type]
