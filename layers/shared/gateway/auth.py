@@ -169,6 +169,29 @@ def _authenticate_signed(
     return record
 
 
+ENGINE_KEY_ID = "engine"
+
+
+def authenticate_engine(headers: Mapping[str, str] | None, body: bytes) -> None:
+    """The test engine signs its requests with its own secret (Secrets Manager), with the same headers,
+    time window and replay protection as signed tenant requests; it has no API key."""
+    from gateway import aws, signing
+    from gateway.repo import nonces
+
+    signature = header(headers, "x-signature")
+    if not signature:
+        raise MissingApiKey("x-signature: the test engine must sign its requests (x-timestamp, x-signature)")
+    settings = get_settings()
+    secret = aws.secret_string(settings.engine_secret_id)
+    stamp = signing.verify(
+        secret, header(headers, "x-timestamp"), signature, body, settings.signature_window_seconds
+    )
+    if not nonces.remember(
+        crypto.sha256_hex("engine:" + signature.strip()), stamp + settings.signature_window_seconds + 60
+    ):
+        raise InvalidApiKey("x-signature: already used (replayed request)")
+
+
 def authorize(caller: Caller, roles: Iterable[Role]) -> None:
     allowed = set(roles)
     if caller.role not in allowed:

@@ -16,6 +16,7 @@ class Settings(BaseModel):
     idempotency_table: str = ""
     sender_email: str = "no-reply@assessment-gateway.example"
     events_queue_url: str = ""
+    engine_secret_id: str = ""
     test_engine_base_url: str = "https://engine.example.com"
     stage: str = "dev"
     # How long an authenticated key is trusted without reading it again (revocation delay).
@@ -37,6 +38,7 @@ class Settings(BaseModel):
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             sender_email=env.get("SENDER_EMAIL", "no-reply@assessment-gateway.example"),
             events_queue_url=env.get("EVENTS_QUEUE_URL", ""),
+            engine_secret_id=env.get("ENGINE_SECRET_ID", ""),
             test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),

@@ -76,6 +76,7 @@ def register(caller: Caller, test_id: int, request: RegisterRequest) -> Register
                     callback_url=request.callbackURL,
                     redirect_url=request.redirectURL,
                     now=now,
+                    registered_by=caller.key_id,
                 )
             )
         except candidates.InvitationIdTaken:

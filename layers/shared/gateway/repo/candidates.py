@@ -36,6 +36,7 @@ class Registration:
     callback_url: str | None
     redirect_url: str | None
     now: str
+    registered_by: str = ""
 
 
 def _table() -> str:

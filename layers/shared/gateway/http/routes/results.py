@@ -1,0 +1,36 @@
+"""Results intake: POST /v1/results, called by the test engine (signed with the engine's secret)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.metrics import MetricUnit
+
+from gateway import intake, results
+from gateway.http.app import current_request, engine_signed
+from gateway.http.routes.common import documented
+from gateway.intake import IntakeReply
+
+router = Router()  # type: ignore[no-untyped-call]
+metrics = Metrics()
+
+
+@router.post(
+    "/v1/results",
+    summary="A result or state change from the test engine",
+    description="iTEP: `application/x-www-form-urlencoded` with ONE field `data` holding the result JSON, or the "
+    "same JSON as `application/json`. V2: JSON naming `TestInvitationId`. Signed by the engine: `x-timestamp`, "
+    '`x-signature: v1=<hex HMAC-SHA256(engine secret, "<timestamp>.<raw body>")>`. A duplicate or stale message '
+    "is answered 200 with `applied: false`.",
+    tags=["Results"],
+    responses=documented(200, "Taken in (or recognised as a duplicate / stale message)."),
+)
+@engine_signed
+def take_result() -> IntakeReply:
+    request = current_request.get()
+    result = results.validate(results.parse_body(request.media_type, request.body))
+    reply = intake.take(result)
+    metrics.add_metric(
+        name="ResultsApplied" if reply.applied else "ResultsIgnored", unit=MetricUnit.Count, value=1
+    )
+    return reply

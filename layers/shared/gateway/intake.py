@@ -1,0 +1,135 @@
+"""Taking a result in: check it against the subject's life cycle, store it, announce it.
+
+Each accepted message is one transaction (subject state + result version) and then one event on the
+events queue with a deterministic id. If publishing fails the engine gets a 503 and retries; the retry is
+recognised as a duplicate, changes nothing, and publishes the same event again, so no result is dropped
+and consumers de-duplicate on the id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway import events
+from gateway.errors import InvalidInput, Unavailable
+from gateway.repo import now_iso
+from gateway.repo import results as repo
+from gateway.results import RANK, Result
+
+# What each state announces (the track event names of the iTEP seed and issue 5).
+EVENT_OF = {"Started": "started", "Finished": "finished", "Review": "review",
+            "Technical Difficulty": "technical-difficulty", "Completed": "completed",
+            "Invalidated": "invalidated", "Disabled": "disabled"}  # fmt: skip
+
+
+class IntakeReply(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    subject: str = Field(description="The test ID or the invitation id.")
+    status: str = Field(description="The test's state after this message.")
+    applied: bool = Field(description="False for a duplicate or a stale (out-of-order) message.")
+    reason: str | None = Field(default=None, description="duplicate | stale")
+    version: int = Field(description="Number of stored result versions (0: no scores yet).")
+    event_id: str | None = Field(default=None, alias="event-id")
+
+
+def _current_status(subject: dict[str, Any]) -> str:
+    status = str(subject.get("status", "Ready"))
+    return status if status in RANK else "Ready"  # an invitation starts as "Registered"
+
+
+def _event_data(result: Result, subject: dict[str, Any], version: int) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": result.kind,
+        "subject": result.subject,
+        "status": result.status,
+        "version": version,
+        "result": result.fields,
+        "raw": result.raw,
+    }
+    if result.kind == "itep":
+        data["track"] = subject.get("track")
+        data["external-id"] = (subject.get("registration") or {}).get("trExternal_ID")
+        data["test-type"] = subject.get("test_type")
+    else:
+        data["callback-url"] = subject.get("callback_url")
+        data["email"] = subject.get("email")
+        data["key-id"] = subject.get("registered_by")
+    return data
+
+
+def _publish(result: Result, subject: dict[str, Any], version: int, digest: str) -> str | None:
+    kind = EVENT_OF.get(result.status)
+    if kind is None:
+        return None
+    event_id = f"result:{result.kind}:{result.subject}:{digest}"
+    events.publish(
+        event_id, kind, subject["unit_id"], subject["unit_path"], _event_data(result, subject, version)
+    )
+    return event_id
+
+
+def take(result: Result, attempts: int = 3) -> IntakeReply:
+    for _ in range(attempts):
+        subject = repo.get_subject(result.kind, result.subject)
+        if subject is None:
+            field = "TestID" if result.kind == "itep" else "TestInvitationId"
+            raise InvalidInput(
+                field, f"unknown {'test ID' if result.kind == 'itep' else 'invitation'} '{result.subject}'"
+            )
+        current = _current_status(subject)
+        version = int(subject.get("result_version", 0))
+        digest = result.digest
+        if digest in subject.get("seen_digests", set()):
+            # A message seen before: nothing changes. If it is the latest one, announce it again in case
+            # the first announcement was lost (consumers de-duplicate on the event id).
+            event_id = (
+                _publish(result, subject, version, digest) if subject.get("result_digest") == digest else None
+            )
+            return IntakeReply(
+                subject=result.subject,
+                status=current,
+                applied=False,
+                reason="duplicate",
+                version=version,
+                event_id=event_id,
+            )
+        if result.rank < RANK[current]:
+            return IntakeReply(
+                subject=result.subject, status=current, applied=False, reason="stale", version=version
+            )
+        new_version = version + 1 if result.has_scores else version
+        now = now_iso()
+        change = {
+            "status": result.status,
+            "status_rank": result.rank,
+            "result_digest": digest,
+            "result_version": new_version,
+            "updated_at": now,
+        }
+        entry = {"at": now, "event": f"status:{result.status}", "by": "engine"}
+        version_item = None
+        if result.has_scores:
+            version_item = {
+                "pk": f"RES#{result.kind}#{result.subject}",
+                "sk": f"V#{new_version:05d}",
+                "entity": "result",
+                "version": new_version,
+                "status": result.status,
+                "received_at": now,
+                "unit_id": subject["unit_id"],
+                "unit_path": subject["unit_path"],
+                "result": result.fields,
+                "raw": result.raw,
+            }
+        try:
+            repo.apply(result.kind, result.subject, subject.get("result_digest"), change, entry, version_item)
+        except repo.Concurrent:
+            continue  # another message for this test won the race: look again
+        event_id = _publish(result, subject, new_version, digest)
+        return IntakeReply(
+            subject=result.subject, status=result.status, applied=True, version=new_version, event_id=event_id
+        )
+    raise Unavailable("Status: the test is being updated concurrently; retry")

@@ -1,0 +1,245 @@
+"""Results intake: what the test engine sends, validated, and the test's life cycle.
+
+Two dialects arrive on POST /v1/results:
+- iTEP: `application/x-www-form-urlencoded` with ONE field `data` holding the seed's JSON, or that JSON as
+  `application/json`; it names a test ID (`TestID`).
+- V2: JSON `{"TestInvitationId", "Status", "AttemptedOn", "TotalScore", "CandidateScore", "ReportPDFUrl"?}`.
+
+Life cycle: Ready -> Started -> Finished -> Review / Technical Difficulty -> Completed / Invalidated /
+Disabled. A message whose state ranks below the current one is stale and changes nothing (a late
+`Started` never moves a `Completed` test back); the same message twice changes nothing the second time;
+a changed result after the test ended (a re-score) is kept as a new version, earlier versions stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from gateway.errors import InvalidInput, UnsupportedMediaType
+
+STATES = (
+    "Ready",
+    "Started",
+    "Finished",
+    "Review",
+    "Technical Difficulty",
+    "Invalidated",
+    "Completed",
+    "Disabled",
+)
+RANK = {"Ready": 0, "Started": 1, "Finished": 2, "Review": 3, "Technical Difficulty": 3,
+        "Completed": 4, "Invalidated": 4, "Disabled": 4}  # fmt: skip
+# The seed's own sample says "Complete"; engines also send other cases. Both map to the eight states.
+_STATE_BY_NAME = {s.casefold(): s for s in STATES} | {
+    "complete": "Completed",
+    "technical-difficulty": "Technical Difficulty",
+    "invalid": "Invalidated",
+}
+CEFR = ("Pre-A1", "A1", "A1+", "A2", "A2+", "B1", "B1+", "B2", "B2+", "C1", "C2")
+_CEFR_BY_NAME = {c.casefold(): c for c in CEFR}
+SECTIONS = ("Grammar", "Listening", "Reading", "Writing", "Speaking")
+MAX_TEXT = 20_000
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Result:
+    """A validated result message, normalised (numbers as numbers, states and CEFR as on the scale)."""
+
+    kind: str  # "itep" | "v2"
+    subject: str  # the test ID or the invitation id
+    status: str
+    fields: dict[str, Any]  # everything stored with the result (normalised)
+    raw: dict[str, Any]  # the message as received (for itep-form / json re-delivery)
+
+    @property
+    def rank(self) -> int:
+        return RANK[self.status]
+
+    @property
+    def scores(self) -> dict[str, Any]:
+        """The part of the result that a re-score changes (everything but the status)."""
+        return {k: v for k, v in self.fields.items() if k != "Status"}
+
+    @property
+    def digest(self) -> str:
+        payload = json.dumps({"status": self.status, "fields": self.fields}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    @property
+    def has_scores(self) -> bool:
+        keys = ("Overall_Level", "TotalScore", "CandidateScore") + tuple(f"{s}_Level" for s in SECTIONS)
+        return any(self.fields.get(k) is not None for k in keys)
+
+
+def parse_body(media_type: str, body: bytes) -> dict[str, Any]:
+    """The result object of a request body: form field `data` (JSON) or a JSON body."""
+    text = body.decode("utf-8", errors="replace")
+    if media_type == FORM:
+        form = parse_qs(text, keep_blank_values=True)
+        if set(form) != {"data"} or len(form["data"]) != 1:
+            raise InvalidInput("data", "the form must have exactly one field, data, holding the result JSON")
+        text = form["data"][0]
+        where = "data"
+    elif media_type == JSON:
+        where = "body"
+    else:
+        raise UnsupportedMediaType(f"content-type: must be {FORM} (field data) or {JSON}")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(where, "is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(where, "must be a JSON object")
+    return value
+
+
+def _number(
+    field: str, value: Any, low: float | None = None, high: float | None = None
+) -> float | int | None:
+    """A number sent as a number or as a string (the seed sends "67.5"); None when absent or empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidInput(field, "must be a number")
+    number: float | int
+    if isinstance(value, (int, float)):
+        number = value
+    else:
+        text = value.strip()
+        try:
+            number = int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+        except ValueError as exc:
+            raise InvalidInput(field, f"must be a number (got '{value}')") from exc
+    if isinstance(number, float) and (number != number or number in (float("inf"), float("-inf"))):
+        raise InvalidInput(field, "must be a finite number")
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise InvalidInput(field, f"must be between {low} and {high} (got {value})")
+    return number
+
+
+def _text(field: str, value: Any, limit: int = MAX_TEXT) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list, bool)):
+        raise InvalidInput(field, "must be a string")
+    text = str(value)
+    if len(text) > limit:
+        raise InvalidInput(field, f"must be at most {limit} characters")
+    return text
+
+
+def _state(value: Any) -> str:
+    state = _STATE_BY_NAME.get(str(value or "").strip().casefold())
+    if state is None:
+        raise InvalidInput("Status", f"must be one of {', '.join(STATES)} (got '{value}')")
+    return state
+
+
+def _cefr(field: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    cefr = _CEFR_BY_NAME.get(str(value).strip().casefold())
+    if cefr is None:
+        raise InvalidInput(field, f"must be a CEFR level ({', '.join(CEFR)}) (got '{value}')")
+    return cefr
+
+
+def _url(field: str, value: Any) -> str | None:
+    text = _text(field, value, 2048)
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(field, "must be an absolute http(s) URL")
+    return text
+
+
+def _itep(raw: dict[str, Any]) -> Result:
+    test_id = _text("TestID", raw.get("TestID"), 64)
+    if not test_id or not test_id.strip():
+        raise InvalidInput("TestID", "is required")
+    status = _state(raw.get("Status"))
+    fields: dict[str, Any] = {"TestID": test_id.strip(), "Status": status}
+    fields["OID"] = _text("OID", raw.get("OID"), 200)
+    fields["Duration"] = _number("Duration", raw.get("Duration"), 0, 24 * 60)
+    fields["score_report_url"] = _url("score_report_url", raw.get("score_report_url"))
+    fields["Overall_Level"] = _number("Overall_Level", raw.get("Overall_Level"), 0.0, 6.0)
+    fields["Overall_cefr"] = _cefr("Overall_cefr", raw.get("Overall_cefr"))
+    for section in SECTIONS:
+        fields[f"{section}_Level"] = _number(f"{section}_Level", raw.get(f"{section}_Level"), 0.0, 6.0)
+        fields[f"{section}_Score"] = _number(f"{section}_Score", raw.get(f"{section}_Score"), 0, 1000)
+        fields[f"{section}_Percent"] = _number(f"{section}_Percent", raw.get(f"{section}_Percent"), 0, 100)
+        fields[f"{section}_cefr"] = _cefr(f"{section}_cefr", raw.get(f"{section}_cefr"))
+    count = _number("Writing_Question_Count", raw.get("Writing_Question_Count"), 0, 20)
+    fields["Writing_Question_Count"] = count
+    for n in range(1, int(count or 0) + 1):
+        fields[f"Writing_Question_{n}"] = _text(f"Writing_Question_{n}", raw.get(f"Writing_Question_{n}"))
+        fields[f"Writing_Answer_{n}"] = _text(f"Writing_Answer_{n}", raw.get(f"Writing_Answer_{n}"))
+    fields.update(_test_date(raw))
+    return Result("itep", fields["TestID"], status, {k: v for k, v in fields.items() if v is not None}, raw)
+
+
+def _test_date(raw: Mapping[str, Any]) -> dict[str, Any]:
+    date = raw.get("TestDate")
+    parts = {k: _number(k, raw.get(k)) for k in ("TestMonth", "TestDay", "TestYear")}
+    if date is None or (isinstance(date, str) and not date.strip()):
+        if any(v is not None for v in parts.values()):
+            raise InvalidInput("TestDate", "is required with TestMonth, TestDay and TestYear")
+        return {}
+    match = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", str(date).strip())
+    if not match:
+        raise InvalidInput("TestDate", f"must be M/D/YYYY (got '{date}')")
+    month, day, year = (int(g) for g in match.groups())
+    if not 1 <= month <= 12:
+        raise InvalidInput("TestDate", f"month must be between 1 and 12 (got '{date}')")
+    if not 1 <= day <= 31:
+        raise InvalidInput("TestDate", f"day must be between 1 and 31 (got '{date}')")
+    if year <= 1900:
+        raise InvalidInput("TestDate", f"year must be greater than 1900 (got '{date}')")
+    for name, expected in (("TestMonth", month), ("TestDay", day), ("TestYear", year)):
+        if parts[name] is not None and parts[name] != expected:
+            raise InvalidInput(name, f"does not match TestDate {date} (got {raw.get(name)})")
+    return {"TestDate": f"{month}/{day}/{year}", "TestMonth": month, "TestDay": day, "TestYear": year}
+
+
+def _v2(raw: dict[str, Any]) -> Result:
+    invitation = raw.get("TestInvitationId")
+    if (
+        isinstance(invitation, bool)
+        or not isinstance(invitation, (int, str))
+        or not str(invitation).isdigit()
+    ):
+        raise InvalidInput("TestInvitationId", "must be a positive integer")
+    inv_id = int(invitation)
+    if not 1 <= inv_id <= 2**63 - 1:
+        raise InvalidInput("TestInvitationId", "must be a positive 64-bit integer")
+    status = _state(raw.get("Status"))
+    total = _number("TotalScore", raw.get("TotalScore"), 0, 1_000_000)
+    score = _number("CandidateScore", raw.get("CandidateScore"), 0, 1_000_000)
+    if total is not None and score is not None and score > total:
+        raise InvalidInput("CandidateScore", f"must not exceed TotalScore ({total})")
+    fields = {
+        "TestInvitationId": inv_id,
+        "Status": status,
+        "AttemptedOn": _text("AttemptedOn", raw.get("AttemptedOn"), 64),
+        "TotalScore": total,
+        "CandidateScore": score,
+        "ReportPDFUrl": _url("ReportPDFUrl", raw.get("ReportPDFUrl")),
+    }
+    return Result("v2", str(inv_id), status, {k: v for k, v in fields.items() if v is not None}, raw)
+
+
+def validate(raw: dict[str, Any]) -> Result:
+    if "TestInvitationId" in raw:
+        return _v2(raw)
+    if "TestID" in raw:
+        return _itep(raw)
+    raise InvalidInput("TestID", "is required (or TestInvitationId for a V2 result)")
