@@ -75,7 +75,7 @@ class Result:
 
     @property
     def has_scores(self) -> bool:
-        keys = ("Overall_Level", "TotalScore", "CandidateScore") + tuple(f"{s}_Level" for s in SECTIONS)
+        keys = ("Overall_Level", "TotalScore", "CandidateScore", *(f"{s}_Level" for s in SECTIONS))
         return any(self.fields.get(k) is not None for k in keys)
 
 

@@ -18,10 +18,10 @@ metrics = Metrics()
 @router.post(
     "/v1/results",
     summary="A result or state change from the test engine",
-    description="iTEP: `application/x-www-form-urlencoded` with ONE field `data` holding the result JSON, or the "
-    "same JSON as `application/json`. V2: JSON naming `TestInvitationId`. Signed by the engine: `x-timestamp`, "
-    '`x-signature: v1=<hex HMAC-SHA256(engine secret, "<timestamp>.<raw body>")>`. A duplicate or stale message '
-    "is answered 200 with `applied: false`.",
+    description="iTEP: `application/x-www-form-urlencoded` with ONE field `data` holding the result JSON, "
+    "or the same JSON as `application/json`. V2: JSON naming `TestInvitationId`. Signed by the engine: "
+    '`x-timestamp`, `x-signature: v1=<hex HMAC-SHA256(engine secret, "<timestamp>.<raw body>")>`. '
+    "A duplicate or stale message is answered 200 with `applied: false`.",
     tags=["Results"],
     responses=documented(200, "Taken in (or recognised as a duplicate / stale message)."),
 )
