@@ -39,6 +39,30 @@ class Stack:
         return {lid: sorted(self.items(lid), key=repr) for lid in self.resources.tables if lid not in ignore}
 
 
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+@pytest.fixture(autouse=True)
+def _offline_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DNS here: names under example.com resolve to a public address; IP literals and localhost as usual."""
+    import ipaddress
+
+    from gateway import ssrf
+
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            pass
+        if host == "localhost":
+            return ["127.0.0.1", "::1"]
+        if host == "example.com" or host.endswith(".example.com"):
+            return [PUBLIC_ADDRESS]
+        raise OSError(f"cannot resolve {host}")
+
+    monkeypatch.setattr(ssrf, "resolve", resolve)
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

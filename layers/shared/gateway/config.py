@@ -17,6 +17,11 @@ class Settings(BaseModel):
     sender_email: str = "no-reply@assessment-gateway.example"
     events_queue_url: str = ""
     engine_secret_id: str = ""
+    deliveries_table: str = ""
+    delivery_queue_url: str = ""
+    delivery_dead_letter_queue_url: str = ""
+    # Seconds between delivery attempts, comma-separated (default: about three days, see deliveries.py).
+    delivery_retry_schedule: str = ""
     test_engine_base_url: str = "https://engine.example.com"
     stage: str = "dev"
     # How long an authenticated key is trusted without reading it again (revocation delay).
@@ -39,6 +44,10 @@ class Settings(BaseModel):
             sender_email=env.get("SENDER_EMAIL", "no-reply@assessment-gateway.example"),
             events_queue_url=env.get("EVENTS_QUEUE_URL", ""),
             engine_secret_id=env.get("ENGINE_SECRET_ID", ""),
+            deliveries_table=env.get("DELIVERIES_TABLE", ""),
+            delivery_queue_url=env.get("DELIVERY_QUEUE_URL", ""),
+            delivery_dead_letter_queue_url=env.get("DELIVERY_DEAD_LETTER_QUEUE_URL", ""),
+            delivery_retry_schedule=env.get("DELIVERY_RETRY_SCHEDULE", ""),
             test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),

@@ -295,3 +295,52 @@ class CreatedTrack(TrackView):
 
 class TrackPage(Kebab):
     items: list[TrackView]
+
+
+# -------------------------------------------------------------------------------------- deliveries
+class AttemptView(Kebab):
+    attempt: int
+    at: str
+    status_code: int | None = Field(alias="status-code")
+    latency_ms: int = Field(alias="latency-ms")
+    error: str | None = None
+
+
+class DeliveryView(Kebab):
+    id: str = Field(description="Also the webhook-id header of every attempt.")
+    event_id: str = Field(alias="event-id")
+    event_type: str = Field(alias="event-type")
+    endpoint: str = Field(description="track:<code> or callback:<invitation id>")
+    url: str
+    status: str = Field(description="pending | succeeded | dead | disabled")
+    attempts: int
+    last_status: int | None = Field(default=None, alias="last-status")
+    last_error: str | None = Field(default=None, alias="last-error")
+    org_unit: str = Field(alias="org-unit")
+    created_at: str = Field(alias="created-at")
+    updated_at: str = Field(alias="updated-at")
+    attempt_log: list[AttemptView] | None = Field(default=None, alias="attempt-log")
+
+
+class DeliveryPage(Kebab):
+    items: list[DeliveryView]
+    next_cursor: str | None = Field(alias="next-cursor")
+
+
+class ReplayRange(Kebab):
+    since: str = Field(alias="from", min_length=10, max_length=40, description="ISO time, inclusive.")
+    until: str = Field(alias="to", min_length=10, max_length=40, description="ISO time, inclusive.")
+    status: str | None = Field(default=None, max_length=20)
+    endpoint: str | None = Field(default=None, max_length=100)
+
+
+class ReplayResult(Kebab):
+    replayed: int
+    deliveries: list[str]
+
+
+class PingResult(Kebab):
+    ok: bool
+    status_code: int | None = Field(alias="status-code")
+    latency_ms: int = Field(alias="latency-ms")
+    error: str | None = None

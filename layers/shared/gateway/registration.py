@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from gateway import crypto
+from gateway import crypto, ssrf
 from gateway.auth import Caller
 from gateway.config import get_settings
 from gateway.contracts import InvitationView, RegisterRequest, RegisterResult
@@ -58,6 +58,8 @@ def take_test_url(inv_id: int) -> str:
 
 
 def register(caller: Caller, test_id: int, request: RegisterRequest) -> RegisterResult:
+    if request.callbackURL:  # callbacks go to public https addresses only (checked again at delivery)
+        ssrf.check_url(request.callbackURL, allow_loopback=get_settings().local_stack, field="callbackURL")
     now = now_iso()
     dedupe = f"{caller.unit_id}|{test_id}|{request.emailId.casefold()}"
     for salt in range(_MAX_SALT):

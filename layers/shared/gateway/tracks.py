@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import base64
 from typing import Any
-from urllib.parse import urlsplit
 
-from gateway import crypto
+from gateway import crypto, ssrf
 from gateway.auth import Caller
 from gateway.config import get_settings
 from gateway.contracts import CreatedTrack, TrackRequest, TrackView
@@ -25,12 +24,8 @@ def signing_secret(tree: str, code: str) -> str:
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    allowed = ("https", "http") if get_settings().local_stack else ("https",)
-    if parts.scheme not in allowed or not parts.hostname:
-        raise InvalidInput(
-            "url", "must be an absolute https URL" + (" (http allowed locally)" if len(allowed) > 1 else "")
-        )
+    """https, resolving only to public addresses (checked again at every delivery: DNS rebinding)."""
+    ssrf.check_url(url.strip(), allow_loopback=get_settings().local_stack, field="url")
     return url.strip()
 
 

@@ -30,7 +30,7 @@ def get(tree: str, code: str) -> dict[str, Any] | None:
 
 def upsert(tree: str, unit_id: str, unit_path: str, track: dict[str, Any], now: str) -> dict[str, Any] | None:
     """Create the track, or update it if the caller's subtree owns it. None: another unit's track."""
-    fields = {**track, "unit_id": unit_id, "unit_path": unit_path, "updated_at": now}
+    fields = {**track, "unit_id": unit_id, "unit_path": unit_path, "updated_at": now, "disabled": False}
     names = {f"#{k}": k for k in fields}
     assignments = ", ".join(f"#{k} = :{k}" for k in fields)
     try:
@@ -66,3 +66,15 @@ def in_subtree(tree: str, path: str) -> list[dict[str, Any]]:
         return [from_item(i) for page in pages for i in page.get("Items", [])]
     except ClientError as exc:
         raise storage_error(exc) from exc
+
+
+def disable(tree: str, code: str, now: str) -> None:
+    """Stop delivering to a track (it answered 410 Gone); saving the track again enables it."""
+    try:
+        aws.dynamodb().update_item(
+            TableName=_table(), Key=_key(tree, code), UpdateExpression="SET disabled = :true, disabled_at = :now",
+            ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues=values({":true": True, ":now": now}),
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise storage_error(exc) from exc

@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from gateway import orgs, signing, tracks
+from gateway import deliveries, deliveries_admin, orgs, signing, tracks
 from gateway.auth import current_caller
 from gateway.contracts import (
     ApiKeyPage,
@@ -15,6 +15,11 @@ from gateway.contracts import (
     CreateApiKey,
     CreatedApiKey,
     CreatedTrack,
+    DeliveryPage,
+    DeliveryView,
+    PingResult,
+    ReplayRange,
+    ReplayResult,
     CreateOrgUnit,
     OrgUnitPage,
     OrgUnitView,
@@ -86,7 +91,10 @@ def create_api_key(request: Annotated[CreateApiKey, Body()]) -> tuple[CreatedApi
     )
     view = _key_view(record)
     secret = signing.signing_secret(record.key_id)
-    return CreatedApiKey(**view.model_dump(), api_key=api_key, signing_secret=secret), 201
+    webhook_secret = deliveries.callback_secret(record.key_id)
+    return CreatedApiKey(
+        **view.model_dump(), api_key=api_key, signing_secret=secret, webhook_secret=webhook_secret
+    ), 201
 
 
 @router.get(
@@ -132,3 +140,50 @@ def save_track(request: Annotated[TrackRequest, Body()]) -> CreatedTrack:
 @requires(Role.ADMIN, Role.SUPPORT, body=None)
 def list_tracks() -> TrackPage:
     return TrackPage(items=tracks.listing(current_caller()))
+
+
+@router.post("/v1/tracks/<code>/ping", summary="Send a signed test event to a track and report the reply",
+             tags=["Tracks"], responses=documented(200, "The endpoint's reply."))
+@requires(Role.ADMIN, body=None)
+def ping_track(code: Annotated[str, Path(max_length=64)]) -> PingResult:
+    return deliveries_admin.ping(current_caller(), code)
+
+
+@router.get("/v1/deliveries", summary="Deliveries of the caller's subtree, newest first, with their status",
+            description="Filters: status (pending, succeeded, dead, disabled), endpoint (track:<code> or "
+            "callback:<invitation>), event (type), from / to (ISO times). A page may hold fewer than limit items "
+            "when filters apply; follow next-cursor.", tags=["Deliveries"], responses=documented(200, "A page."))
+@requires(Role.ADMIN, Role.SUPPORT, body=None)
+def list_deliveries(
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    endpoint: Annotated[str | None, Query(max_length=100)] = None,
+    event: Annotated[str | None, Query(max_length=60)] = None,
+    since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+) -> DeliveryPage:
+    filters = {"status": status or "", "endpoint": endpoint or "", "event_type": event or ""}
+    return deliveries_admin.page(current_caller(), since, until, filters, limit, cursor)
+
+
+@router.get("/v1/deliveries/<deliveryId>", summary="One delivery with every attempt (status, latency, error)",
+            tags=["Deliveries"], responses=documented(200, "The delivery."))
+@requires(Role.ADMIN, Role.SUPPORT, body=None)
+def get_delivery(deliveryId: Annotated[str, Path(max_length=64)]) -> DeliveryView:
+    return deliveries_admin.get(current_caller(), deliveryId)
+
+
+@router.post("/v1/deliveries/replay", summary="Send again every delivery created in a time range",
+             tags=["Deliveries"], responses=documented(200, "What was queued again."))
+@requires(Role.ADMIN)
+def replay_deliveries(request: Annotated[ReplayRange, Body()]) -> ReplayResult:
+    filters = {"status": request.status or "", "endpoint": request.endpoint or "", "event_type": ""}
+    return deliveries_admin.replay_range(current_caller(), request.since, request.until, filters)
+
+
+@router.post("/v1/deliveries/<deliveryId>/replay", summary="Send one delivery again", tags=["Deliveries"],
+             responses=documented(200, "Queued again."))
+@requires(Role.ADMIN, body=None)
+def replay_delivery(deliveryId: Annotated[str, Path(max_length=64)]) -> DeliveryView:
+    return deliveries_admin.replay_one(current_caller(), deliveryId)

@@ -1,0 +1,26 @@
+"""Delivery function: one attempt per delivery-queue message (retries are re-queued with a delay).
+
+SQS batch with partial failures (powertools BatchProcessor); a record that fails unexpectedly is retried by
+SQS and, after maxReceiveCount, lands in the delivery dead-letter queue.
+"""
+
+import json
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from gateway import deliveries
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    deliveries.deliver(json.loads(record.body)["delivery"])
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

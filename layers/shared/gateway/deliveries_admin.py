@@ -1,0 +1,100 @@
+"""What admins see and do with deliveries: list, inspect, replay; and pinging a track."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway import deliveries, delivery_http, tracks, webhooks
+from gateway.auth import Caller
+from gateway.config import get_settings
+from gateway.contracts import AttemptView, DeliveryPage, DeliveryView, PingResult, ReplayResult
+from gateway.errors import InvalidInput, NotFound
+from gateway.repo import deliveries as repo
+
+MAX_PAGE = 100
+MAX_REPLAY = 1000
+
+
+def _iso(field: str, value: str | None, default: str) -> str:
+    if not value:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(field, f"must be an ISO date or date-time (got '{value}')") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def view(item: dict[str, Any], with_attempts: bool = False) -> DeliveryView:
+    log = None
+    if with_attempts:
+        log = [AttemptView(attempt=a["attempt"], at=a["at"], status_code=a.get("status_code"),
+                           latency_ms=a.get("latency_ms", 0), error=a.get("error"))
+               for a in repo.attempts(item["id"])]
+    return DeliveryView(
+        id=item["id"], event_id=item["event_id"], event_type=item["event_type"], endpoint=item["endpoint"],
+        url=item["url"], status=item["status"], attempts=item["attempts"], last_status=item.get("last_status"),
+        last_error=item.get("last_error"), org_unit=item["unit_id"], created_at=item["created_at"],
+        updated_at=item["updated_at"], attempt_log=log,
+    )
+
+
+def _mine(caller: Caller, delivery: str) -> dict[str, Any]:
+    item = repo.get(delivery)
+    if item is None or item.get("tree") != caller.tree:
+        raise NotFound(f"id: no delivery '{delivery}'")
+    caller.require_scope(item["unit_path"], "id")
+    return item
+
+
+def page(caller: Caller, since: str | None, until: str | None, filters: dict[str, str], limit: int,
+         cursor: str | None) -> DeliveryPage:
+    items, next_cursor = repo.page(caller.tree, caller.unit_path, _iso("from", since, "0000"),
+                                   _iso("to", until, "9999"), filters, min(limit, MAX_PAGE), cursor)
+    return DeliveryPage(items=[view(i) for i in items], next_cursor=next_cursor)
+
+
+def get(caller: Caller, delivery: str) -> DeliveryView:
+    return view(_mine(caller, delivery), with_attempts=True)
+
+
+def replay_one(caller: Caller, delivery: str) -> DeliveryView:
+    _mine(caller, delivery)
+    item = deliveries.replay(delivery)
+    if item is None:
+        raise NotFound(f"id: no delivery '{delivery}'")
+    return view(item)
+
+
+def replay_range(caller: Caller, since: str, until: str, filters: dict[str, str]) -> ReplayResult:
+    start, end = _iso("from", since, ""), _iso("to", until, "")
+    if start > end:
+        raise InvalidInput("to", "must not be before from")
+    replayed: list[str] = []
+    cursor = None
+    while True:
+        items, cursor = repo.page(caller.tree, caller.unit_path, start, end, filters, MAX_PAGE, cursor)
+        for item in items:
+            if len(replayed) >= MAX_REPLAY:
+                raise InvalidInput("from", f"more than {MAX_REPLAY} deliveries in this range; narrow it")
+            if deliveries.replay(item["id"]) is not None:
+                replayed.append(item["id"])
+        if not cursor:
+            return ReplayResult(replayed=len(replayed), deliveries=replayed)
+
+
+def ping(caller: Caller, code: str) -> PingResult:
+    track = tracks.usable(caller, code)
+    body = json.dumps({"type": "ping", "id": f"ping_{uuid.uuid4().hex}", "track": track["code"],
+                       "occurred-at": datetime.now(UTC).isoformat()}).encode()
+    headers = {"content-type": "application/json",
+               **webhooks.headers(tracks.signing_secret(caller.tree, track["code"]), f"ping_{uuid.uuid4().hex}",
+                                  int(time.time()), body)}
+    attempt = delivery_http.send(track["url"], body, headers, allow_loopback=get_settings().local_stack)
+    return PingResult(ok=attempt.ok, status_code=attempt.status, latency_ms=attempt.latency_ms, error=attempt.error)
