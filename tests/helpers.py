@@ -156,3 +156,42 @@ class ApiClient:
     def as_key(self, key: str | None) -> ApiClient:
         other = ApiClient(self.template, key, self.modules)
         return other
+
+
+class Receiver:
+    """A customer's endpoint on 127.0.0.1: records every request, answers from a script of replies."""
+
+    def __init__(self, replies: list[int] | None = None, default: int = 200) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict[str, Any]] = []
+        self.replies = list(replies or [])
+        self.default = default
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                          "body": body})
+                status = receiver.replies.pop(0) if receiver.replies else receiver.default
+                self.send_response(status)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

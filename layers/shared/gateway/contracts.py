@@ -117,6 +117,9 @@ class CreatedApiKey(ApiKeyView):
         alias="signing-secret",
         description="Shown once: signs requests (x-timestamp, x-signature); never stored.",
     )
+    webhook_secret: str = Field(
+        alias="webhook-secret", description="Verifies the V2 callbacks of this key's registrations (whsec_...)."
+    )
 
 
 class ApiKeyPage(Kebab):

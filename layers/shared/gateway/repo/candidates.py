@@ -79,6 +79,7 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
         "#source = if_not_exists(#source, :api)",
         "gsi1pk = :gpk",
         "gsi1sk = if_not_exists(gsi1sk, :gsk_inv)",
+        "registered_by = :by",
     ]
     removes = []
     for attr, value in (("callback_url", reg.callback_url), ("redirect_url", reg.redirect_url)):
@@ -115,6 +116,7 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
         ":dk": reg.dedupe_key,
         ":registered": "Registered",
         ":gsk_inv": f"{reg.now}#INV#{reg.invitation_id}",
+        ":by": reg.registered_by,
     }
     if reg.callback_url is not None:
         inv_values[":callback_url"] = reg.callback_url

@@ -48,14 +48,14 @@ def get(delivery_id: str) -> dict[str, Any] | None:
 
 def update(delivery_id: str, sets: dict[str, Any], condition: str, condition_values: dict[str, Any]) -> dict[str, Any] | None:
     """Conditional update of a delivery; None when the condition does not hold."""
-    names = {f"#{k}": k for k in sets}
+    names = {f"#{k}": k for k in sets} | ({"#status": "status"} if "#status" in condition else {})
     try:
         resp = aws.dynamodb().update_item(
             TableName=_table(),
             Key=to_item({"pk": f"DLV#{delivery_id}", "sk": "DLV"}),
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in sets),
             ConditionExpression=f"attribute_exists(pk) AND ({condition})",
-            ExpressionAttributeNames=names | {"#status": "status"},
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values({f":{k}": v for k, v in sets.items()} | condition_values),
             ReturnValues="ALL_NEW",
         )

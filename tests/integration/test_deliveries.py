@@ -1,0 +1,243 @@
+"""Callbacks out: events reach every endpoint that asked, signed, retried with backoff, dead-lettered, replayable."""
+
+from __future__ import annotations
+
+import json
+import random
+from urllib.parse import parse_qs
+
+import boto3
+import pytest
+
+from gateway import deliveries, webhooks
+from gateway.config import get_settings
+from tests.helpers import Receiver
+from tests.integration.test_results_intake import SEED, post_result
+
+
+@pytest.fixture
+def local(stack, monkeypatch):
+    """The local stack's rules: loopback endpoints allowed, and fast retries."""
+    monkeypatch.setenv("LOCAL_STACK", "true")
+    monkeypatch.setenv("DELIVERY_RETRY_SCHEDULE", "0,0,0")
+    get_settings.cache_clear()
+    yield stack
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def drain(stack, queue_env: str, function_id: str) -> int:
+    """Run `function_id` on every message of a queue until it is empty (as the SQS trigger would)."""
+    sqs, url, handled = boto3.client("sqs"), getattr(get_settings(), queue_env), 0
+    handler = stack.api.handler(function_id)
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        if not got:
+            return handled
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                    "awsRegion": "us-east-1"} for m in got]
+        reply = handler({"Records": records}, __import__("tests.helpers", fromlist=["LambdaContext"]).LambdaContext())
+        failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
+        for m in got:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        handled += len(got)
+
+
+def pump(stack) -> None:
+    while drain(stack, "events_queue_url", "DispatchFunction") + drain(stack, "delivery_queue_url", "DeliveryFunction"):
+        pass
+
+
+def setup_track(stack, url, events=("completed",), fmt="itep-form", send_on_finish=False, code="RC"):
+    reply = stack.api.post("/v1/tracks", {"code": code, "url": url, "format": fmt, "events": list(events),
+                                          "send-on-finish": send_on_finish})
+    assert reply.status == 200, reply.text
+    stack.api.post("/v1/test-ids", {"test-ids": [{"test-id": SEED["TestID"], "password": "pw",
+                                                  "test-type": "Academic-Plus"}]})
+    taken = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus", "track": code,
+                                                "registration": {"trExternal_ID": "crm-4411"}})
+    assert taken.status == 201
+    return reply.json()["signing-secret"]
+
+
+def test_a_completed_result_reaches_the_track_as_the_seeds_form_field_signed(local, receiver):
+    secret = setup_track(local, receiver.url)
+    post_result(local, SEED)
+    pump(local)
+    [request] = receiver.requests
+    # ONE form field `data` with the seed's JSON, OID filled from trExternal_ID
+    form = parse_qs(request["body"].decode())
+    assert list(form) == ["data"]
+    data = json.loads(form["data"][0])
+    assert data == {**SEED, "OID": "crm-4411"}
+    assert request["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    # Standard Webhooks signature over the raw body
+    webhooks.verify(secret, request["headers"], request["body"])
+    with pytest.raises(webhooks.WebhookVerificationError):
+        webhooks.verify(secret, request["headers"], request["body"] + b"x")
+
+
+def test_the_json_format_and_finished_only_when_asked(local, receiver):
+    setup_track(local, receiver.url, events=("completed",), fmt="json", send_on_finish=True)
+    post_result(local, {"TestID": SEED["TestID"], "Status": "Started"})
+    post_result(local, {"TestID": SEED["TestID"], "Status": "Finished"})
+    post_result(local, SEED)
+    pump(local)
+    bodies = [json.loads(r["body"]) for r in receiver.requests]
+    assert [b["Status"] for b in bodies] == ["Finished", "Complete"]  # no Started: nobody asked
+    assert all(r["headers"]["content-type"] == "application/json" for r in receiver.requests)
+
+
+def test_failures_are_retried_with_the_same_webhook_id_until_success(local):
+    receiver = Receiver(replies=[500, 503])
+    try:
+        setup_track(local, receiver.url)
+        post_result(local, SEED)
+        pump(local)
+        assert len(receiver.requests) == 3
+        assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+        [delivery] = local.api.get("/v1/deliveries").json()["items"]
+        assert delivery["status"] == "succeeded" and delivery["attempts"] == 3
+        detail = local.api.get(f"/v1/deliveries/{delivery['id']}").json()
+        assert [a["status-code"] for a in detail["attempt-log"]] == [500, 503, 200]
+    finally:
+        receiver.close()
+
+
+def test_after_the_last_retry_the_delivery_is_dead_lettered_and_can_be_replayed(local):
+    receiver = Receiver(default=500)
+    try:
+        setup_track(local, receiver.url)
+        post_result(local, SEED)
+        pump(local)
+        assert len(receiver.requests) == 4  # the first attempt and the three retries of the schedule
+        [delivery] = local.api.get("/v1/deliveries", query={"status": "dead"}).json()["items"]
+        dlq = boto3.client("sqs").receive_message(QueueUrl=get_settings().delivery_dead_letter_queue_url)
+        assert json.loads(dlq["Messages"][0]["Body"])["delivery"] == delivery["id"]
+        # When the endpoint is fixed and the delivery replayed
+        receiver.default = 200
+        replayed = local.api.post(f"/v1/deliveries/{delivery['id']}/replay")
+        assert replayed.status == 200 and replayed.json()["status"] == "pending"
+        pump(local)
+        assert local.api.get(f"/v1/deliveries/{delivery['id']}").json()["status"] == "succeeded"
+        assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+    finally:
+        receiver.close()
+
+
+def test_410_gone_disables_the_track_and_tells_the_unit(local):
+    receiver = Receiver(replies=[410])
+    try:
+        setup_track(local, receiver.url, events=("completed", "invalidated"))
+        post_result(local, SEED)
+        drain(local, "events_queue_url", "DispatchFunction")
+        drain(local, "delivery_queue_url", "DeliveryFunction")
+        [delivery] = local.api.get("/v1/deliveries").json()["items"]
+        assert delivery["status"] == "disabled" and delivery["attempts"] == 1
+        # an endpoint.disabled event for the unit's admins is on the events queue
+        sqs = boto3.client("sqs")
+        message = sqs.receive_message(QueueUrl=get_settings().events_queue_url)["Messages"][0]
+        assert json.loads(message["Body"])["type"] == "endpoint.disabled"
+        sqs.delete_message(QueueUrl=get_settings().events_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        # and later events are not sent to the disabled track
+        post_result(local, {"TestID": SEED["TestID"], "Status": "Invalidated"})
+        pump(local)
+        assert len(receiver.requests) == 1
+    finally:
+        receiver.close()
+
+
+def test_a_v2_callback_gets_the_seeds_callback_object_signed_with_the_keys_webhook_secret(local, receiver):
+    key = local.api.post("/v1/api-keys", {"org-unit": local.root, "role": "integration"}).json()
+    api = local.api.as_key(key["api-key"])
+    inv = api.post("/v2/tests/9/register", {"emailId": "cb@example.com", "fullName": "C B",
+                                            "callbackURL": receiver.url}).json()["result"]["testInvitationId"]
+    post_result(local, {"TestInvitationId": inv, "Status": "Completed", "AttemptedOn": "2015-06-26T21:31:03.19",
+                        "TotalScore": 50, "CandidateScore": 34, "ReportPDFUrl": "https://engine.example.com/r.pdf"},
+                form=False)
+    pump(local)
+    [request] = receiver.requests
+    assert json.loads(request["body"]) == {"CandidateEmailId": "cb@example.com", "AttemptedOn": "2015-06-26T21:31:03.19",
+                                           "TotalScore": 50, "CandidateScore": 34,
+                                           "ReportPDFUrl": "https://engine.example.com/r.pdf", "TestInvitationId": inv}
+    webhooks.verify(key["webhook-secret"], request["headers"], request["body"])
+
+
+def test_a_repeated_event_is_delivered_once(local, receiver):
+    setup_track(local, receiver.url)
+    post_result(local, SEED)
+    post_result(local, SEED)  # a duplicate: the event is announced again with the same id
+    pump(local)
+    assert len(receiver.requests) == 1
+
+
+def test_ping_reports_the_endpoints_reply(local):
+    receiver = Receiver(replies=[204])
+    try:
+        setup_track(local, receiver.url)
+        reply = local.api.post("/v1/tracks/RC/ping")
+        assert reply.status == 200 and reply.json()["ok"] is True and reply.json()["status-code"] == 204
+        assert json.loads(receiver.requests[0]["body"])["type"] == "ping"
+    finally:
+        receiver.close()
+
+
+def test_replay_by_time_range(local, receiver):
+    setup_track(local, receiver.url)
+    post_result(local, SEED)
+    pump(local)
+    reply = local.api.post("/v1/deliveries/replay", {"from": "2000-01-01", "to": "2999-01-01"})
+    assert reply.status == 200 and reply.json()["replayed"] == 1
+    pump(local)
+    assert len(receiver.requests) == 2
+    bad = local.api.post("/v1/deliveries/replay", {"from": "2999-01-01", "to": "2000-01-01"})
+    assert bad.status == 400 and bad.description == "to: must not be before from"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://10.0.0.1/hook", "10.0.0.1 is refused"),
+        ("https://169.254.169.254/latest/meta-data", "169.254.169.254 is refused"),
+        ("https://localhost/hook", "host localhost resolves to 127.0.0.1"),
+        ("https://[::1]/hook", "::1 is refused"),
+        ("http://results.example.com/hook", "must be an https:// URL"),
+    ],
+)
+def test_ssrf_targets_are_refused_when_saving_a_track(stack, url, reason):
+    reply = stack.api.post("/v1/tracks", {"code": "X1", "url": url})
+    assert reply.status == 400 and reply.description.startswith("url: ") and reason in reply.description
+
+
+def test_a_name_resolving_to_loopback_is_refused_for_a_v2_callback(stack, monkeypatch):
+    from gateway import ssrf
+
+    monkeypatch.setattr(ssrf, "resolve", lambda host, port: ["127.0.0.1"])
+    reply = stack.api.post("/v2/tests/1/register", {"emailId": "a@example.com", "fullName": "A",
+                                                    "callbackURL": "https://rebind.example.com/cb"})
+    assert reply.status == 400 and reply.description.startswith("callbackURL: host rebind.example.com resolves to")
+
+
+def test_the_default_schedule_retries_for_about_three_days_with_jitter():
+    # Given the default schedule and a seeded random source
+    rng = random.Random(7)
+    delays = []
+    failures = 1
+    while (delay := deliveries.next_delay(failures, rng)) is not None:
+        delays.append(delay)
+        failures += 1
+    # Then there are 10 retries (11 attempts), the gaps grow, and the total is about three days
+    assert len(delays) == 10
+    assert delays[0] < 10 and delays[-1] > 20 * 3600
+    assert 2.3 * 86400 < sum(delays) < 3.5 * 86400
+    for i, delay in enumerate(delays):
+        assert 0.8 * deliveries.SCHEDULE[i] <= delay <= 1.2 * deliveries.SCHEDULE[i]
