@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from local import aws, state
+from local import aws, sandbox, state
 from local.aws import EnvironmentPatch, MotoExchange, MotoServer
 from local.cfn import Template
 from local.lambdas import LambdaRuntime
@@ -77,6 +77,7 @@ class LocalStack:
         self.admin_key: str | None = None
         self.admin_key_id: str | None = None
         self.root_unit: str | None = None
+        self.engine_secret: str | None = None
         self.startup_seconds: float | None = None
 
         self._outbox = Outbox()
@@ -150,7 +151,9 @@ class LocalStack:
             f"  moto endpoint {self.moto_url}",
             f"  State         {self.state_dir}",
             f"  Root unit     {self.root_unit}",
-            f"  Admin API key {self.admin_key}",
+            f"  Admin API key {self.admin_key}  (also in {self.state_dir}/{state.ADMIN_KEY_FILE})",
+            f"  Engine secret {self.state_dir}/{sandbox.ENGINE_SECRET_FILE}  (signs POST /v1/results)",
+            f"  Sandbox       takeTestURLs open {base}/sandbox/take/<token>",
         ]
         return "\n".join(lines)
 
@@ -222,6 +225,12 @@ class LocalStack:
                 f"cannot serve on {self.host}:{self.port} ({exc.strerror}); choose another PORT"
             ) from exc
         self.port = self.server.port  # a restart gets the same port back
+        # The sandbox engine on this host is what takeTestURLs open locally (unless the caller chose another).
+        self.parameters = {"TestEngineBaseUrl": f"http://{self.host}:{self.port}/sandbox", **self.parameters}
+        template = Template.load(self.template_path, parameters=self.parameters)
+        lambda_environment = template.lambda_environment()
+        template.endpoint_url = self._moto.url
+        self.template = template
 
         self.lambda_environment = {
             **lambda_environment,
@@ -235,7 +244,13 @@ class LocalStack:
         _forget_default_boto3_session()
 
         # Resources, then the saved state, before anything else runs.
-        self.resources = create_resources(template, self._client, secret_values=state.secret_strings(saved))
+        secrets = state.secret_strings(saved)
+        engine_secret_name = (
+            template.physical_name("EngineSecret") if "EngineSecret" in template.resources_raw else None
+        )
+        if engine_secret_name and os.environ.get("LOCAL_ENGINE_SECRET"):
+            secrets[engine_secret_name] = os.environ["LOCAL_ENGINE_SECRET"]
+        self.resources = create_resources(template, self._client, secret_values=secrets)
         self._restore(saved)
         self._debouncer = state.Debouncer(self._snapshot_quietly, delay=self.snapshot_delay)
         self._debouncer.start()
@@ -244,6 +259,13 @@ class LocalStack:
         self._triggers = TriggerContext(template, self.runtime, self._moto.url)
         wire_triggers(self._triggers)
         self._seed()
+        if engine_secret_name:
+            self.engine_secret = self._client("secretsmanager").get_secret_value(SecretId=engine_secret_name)[
+                "SecretString"
+            ]
+            self._state.write_text(sandbox.ENGINE_SECRET_FILE, self.engine_secret + "\n")
+            for method, path_regex, handler in sandbox.Sandbox(self.base_url, self.engine_secret).routes():
+                self.server.add_local_route(method, path_regex, handler)
         self.snapshot()
         atexit.register(self._at_exit)
         self.startup_seconds = time.monotonic() - started

@@ -315,8 +315,8 @@ def test_every_template_table_and_index_exists_with_the_template_key_schema(loca
 
 
 def test_the_lambda_environment_and_aws_endpoint_are_exported(local_stack: LocalStack) -> None:
-    # Given the running stack and the template's function environment
-    template = _template()
+    # Given the running stack and the template's function environment (with the stack's parameters)
+    template = Template.load(TEMPLATE, parameters=local_stack.parameters)
 
     # Then the process talks to moto and sees every function's variables
     assert os.environ["AWS_ENDPOINT_URL"] == local_stack.moto_url

@@ -37,14 +37,28 @@ def drain(stack, queue_env: str, function_id: str) -> int:
     sqs, url, handled = boto3.client("sqs"), getattr(get_settings(), queue_env), 0
     handler = stack.api.handler(function_id)
     while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+            "Messages", []
+        )
         if not got:
             return handled
-        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                    "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                    "awsRegion": "us-east-1"} for m in got]
-        reply = handler({"Records": records}, __import__("tests.helpers", fromlist=["LambdaContext"]).LambdaContext())
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                "awsRegion": "us-east-1",
+            }
+            for m in got
+        ]
+        reply = handler(
+            {"Records": records}, __import__("tests.helpers", fromlist=["LambdaContext"]).LambdaContext()
+        )
         failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
         for m in got:
             if m["MessageId"] not in failed:
@@ -53,18 +67,26 @@ def drain(stack, queue_env: str, function_id: str) -> int:
 
 
 def pump(stack) -> None:
-    while drain(stack, "events_queue_url", "DispatchFunction") + drain(stack, "delivery_queue_url", "DeliveryFunction"):
+    while drain(stack, "events_queue_url", "DispatchFunction") + drain(
+        stack, "delivery_queue_url", "DeliveryFunction"
+    ):
         pass
 
 
 def setup_track(stack, url, events=("completed",), fmt="itep-form", send_on_finish=False, code="RC"):
-    reply = stack.api.post("/v1/tracks", {"code": code, "url": url, "format": fmt, "events": list(events),
-                                          "send-on-finish": send_on_finish})
+    reply = stack.api.post(
+        "/v1/tracks",
+        {"code": code, "url": url, "format": fmt, "events": list(events), "send-on-finish": send_on_finish},
+    )
     assert reply.status == 200, reply.text
-    stack.api.post("/v1/test-ids", {"test-ids": [{"test-id": SEED["TestID"], "password": "pw",
-                                                  "test-type": "Academic-Plus"}]})
-    taken = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus", "track": code,
-                                                "registration": {"trExternal_ID": "crm-4411"}})
+    stack.api.post(
+        "/v1/test-ids",
+        {"test-ids": [{"test-id": SEED["TestID"], "password": "pw", "test-type": "Academic-Plus"}]},
+    )
+    taken = stack.api.post(
+        "/v1/fulfillments",
+        {"product-code": "GTX-Academic-Plus", "track": code, "registration": {"trExternal_ID": "crm-4411"}},
+    )
     assert taken.status == 201
     return reply.json()["signing-secret"]
 
@@ -159,16 +181,31 @@ def test_410_gone_disables_the_track_and_tells_the_unit(local):
 def test_a_v2_callback_gets_the_seeds_callback_object_signed_with_the_keys_webhook_secret(local, receiver):
     key = local.api.post("/v1/api-keys", {"org-unit": local.root, "role": "integration"}).json()
     api = local.api.as_key(key["api-key"])
-    inv = api.post("/v2/tests/9/register", {"emailId": "cb@example.com", "fullName": "C B",
-                                            "callbackURL": receiver.url}).json()["result"]["testInvitationId"]
-    post_result(local, {"TestInvitationId": inv, "Status": "Completed", "AttemptedOn": "2015-06-26T21:31:03.19",
-                        "TotalScore": 50, "CandidateScore": 34, "ReportPDFUrl": "https://engine.example.com/r.pdf"},
-                form=False)
+    inv = api.post(
+        "/v2/tests/9/register", {"emailId": "cb@example.com", "fullName": "C B", "callbackURL": receiver.url}
+    ).json()["result"]["testInvitationId"]
+    post_result(
+        local,
+        {
+            "TestInvitationId": inv,
+            "Status": "Completed",
+            "AttemptedOn": "2015-06-26T21:31:03.19",
+            "TotalScore": 50,
+            "CandidateScore": 34,
+            "ReportPDFUrl": "https://engine.example.com/r.pdf",
+        },
+        form=False,
+    )
     pump(local)
     [request] = receiver.requests
-    assert json.loads(request["body"]) == {"CandidateEmailId": "cb@example.com", "AttemptedOn": "2015-06-26T21:31:03.19",
-                                           "TotalScore": 50, "CandidateScore": 34,
-                                           "ReportPDFUrl": "https://engine.example.com/r.pdf", "TestInvitationId": inv}
+    assert json.loads(request["body"]) == {
+        "CandidateEmailId": "cb@example.com",
+        "AttemptedOn": "2015-06-26T21:31:03.19",
+        "TotalScore": 50,
+        "CandidateScore": 34,
+        "ReportPDFUrl": "https://engine.example.com/r.pdf",
+        "TestInvitationId": inv,
+    }
     webhooks.verify(key["webhook-secret"], request["headers"], request["body"])
 
 
@@ -222,9 +259,13 @@ def test_a_name_resolving_to_loopback_is_refused_for_a_v2_callback(stack, monkey
     from gateway import ssrf
 
     monkeypatch.setattr(ssrf, "resolve", lambda host, port: ["127.0.0.1"])
-    reply = stack.api.post("/v2/tests/1/register", {"emailId": "a@example.com", "fullName": "A",
-                                                    "callbackURL": "https://rebind.example.com/cb"})
-    assert reply.status == 400 and reply.description.startswith("callbackURL: host rebind.example.com resolves to")
+    reply = stack.api.post(
+        "/v2/tests/1/register",
+        {"emailId": "a@example.com", "fullName": "A", "callbackURL": "https://rebind.example.com/cb"},
+    )
+    assert reply.status == 400 and reply.description.startswith(
+        "callbackURL: host rebind.example.com resolves to"
+    )
 
 
 def test_the_default_schedule_retries_for_about_three_days_with_jitter():

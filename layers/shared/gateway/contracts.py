@@ -118,7 +118,8 @@ class CreatedApiKey(ApiKeyView):
         description="Shown once: signs requests (x-timestamp, x-signature); never stored.",
     )
     webhook_secret: str = Field(
-        alias="webhook-secret", description="Verifies the V2 callbacks of this key's registrations (whsec_...)."
+        alias="webhook-secret",
+        description="Verifies the V2 callbacks of this key's registrations (whsec_...).",
     )
 
 

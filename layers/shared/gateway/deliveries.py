@@ -31,7 +31,15 @@ logger = Logger(child=True)
 # Seconds to wait after the 1st, 2nd, ... failed attempt (jitter +-20%): about 2.9 days in all, 11 attempts.
 SCHEDULE = (5, 60, 300, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 24 * 3600)
 MAX_SQS_DELAY = 900
-RESULT_EVENTS = {"started", "finished", "review", "technical-difficulty", "completed", "invalidated", "disabled"}
+RESULT_EVENTS = {
+    "started",
+    "finished",
+    "review",
+    "technical-difficulty",
+    "completed",
+    "invalidated",
+    "disabled",
+}
 
 
 @dataclass(frozen=True)
@@ -70,20 +78,40 @@ def endpoints_for(event: dict[str, Any]) -> list[Endpoint]:
     found: list[Endpoint] = []
     if kind in RESULT_EVENTS and data.get("kind") == "itep":
         track = tracks_repo.get(tree, data["track"]) if data.get("track") else None
-        if track and not track.get("disabled") and (
-            kind in track["events"] or (kind == "finished" and track.get("send_on_finish"))
+        if (
+            track
+            and not track.get("disabled")
+            and (kind in track["events"] or (kind == "finished" and track.get("send_on_finish")))
         ):
-            found.append(Endpoint(f"track:{track['code']}", track["url"], track["format"],
-                                  tracks.signing_secret(tree, track["code"])))
+            found.append(
+                Endpoint(
+                    f"track:{track['code']}",
+                    track["url"],
+                    track["format"],
+                    tracks.signing_secret(tree, track["code"]),
+                )
+            )
     elif kind in RESULT_EVENTS:
         if kind == "completed" and data.get("callback-url") and data.get("key-id"):
-            found.append(Endpoint(f"callback:{data['subject']}", data["callback-url"], "v2-callback",
-                                  callback_secret(data["key-id"])))
+            found.append(
+                Endpoint(
+                    f"callback:{data['subject']}",
+                    data["callback-url"],
+                    "v2-callback",
+                    callback_secret(data["key-id"]),
+                )
+            )
     else:  # unit events (assignment.expired, inventory.low, ...): every track of the unit or above that asked
         for track in tracks_repo.in_subtree(tree, f"/{tree}/"):
             if path.startswith(track["unit_path"]) and kind in track["events"] and not track.get("disabled"):
-                found.append(Endpoint(f"track:{track['code']}", track["url"], track["format"],
-                                      tracks.signing_secret(tree, track["code"])))
+                found.append(
+                    Endpoint(
+                        f"track:{track['code']}",
+                        track["url"],
+                        track["format"],
+                        tracks.signing_secret(tree, track["code"]),
+                    )
+                )
     return found
 
 
@@ -92,9 +120,12 @@ def body_for(endpoint: Endpoint, event: dict[str, Any]) -> tuple[bytes, str]:
     if endpoint.format == "v2-callback":
         result = data.get("result", {})
         payload: dict[str, Any] = {
-            "CandidateEmailId": data.get("email"), "AttemptedOn": result.get("AttemptedOn"),
-            "TotalScore": result.get("TotalScore"), "CandidateScore": result.get("CandidateScore"),
-            "ReportPDFUrl": result.get("ReportPDFUrl"), "TestInvitationId": result.get("TestInvitationId"),
+            "CandidateEmailId": data.get("email"),
+            "AttemptedOn": result.get("AttemptedOn"),
+            "TotalScore": result.get("TotalScore"),
+            "CandidateScore": result.get("CandidateScore"),
+            "ReportPDFUrl": result.get("ReportPDFUrl"),
+            "TestInvitationId": result.get("TestInvitationId"),
         }
         return json.dumps(payload).encode(), "application/json"
     if event["type"] in RESULT_EVENTS and data.get("kind") == "itep":
@@ -103,8 +134,13 @@ def body_for(endpoint: Endpoint, event: dict[str, Any]) -> tuple[bytes, str]:
         if data.get("external-id") is not None:
             payload["OID"] = str(data["external-id"])
     else:
-        payload = {"type": event["type"], "id": event["id"], "occurred-at": event["occurred-at"],
-                   "org-unit": event["org-unit"], "data": data}
+        payload = {
+            "type": event["type"],
+            "id": event["id"],
+            "occurred-at": event["occurred-at"],
+            "org-unit": event["org-unit"],
+            "data": data,
+        }
     text = json.dumps(payload, separators=(",", ":"))
     if endpoint.format == "itep-form":
         return urlencode({"data": text}).encode(), "application/x-www-form-urlencoded"
@@ -133,12 +169,24 @@ def dispatch(event: dict[str, Any]) -> list[str]:
     for endpoint in endpoints_for(event):
         body, content_type = body_for(endpoint, event)
         record = {
-            "id": delivery_id(event["id"], endpoint.key), "event_id": event["id"], "event_type": event["type"],
-            "endpoint": endpoint.key, "url": endpoint.url, "format": endpoint.format,
-            "unit_id": event["org-unit"], "unit_path": path, "tree": _tree(path),
-            "body": base64.b64encode(body).decode(), "content_type": content_type,
-            "status": "pending", "attempts": 0, "cycle_failures": 0, "created_at": now, "updated_at": now,
-            "next_attempt_at": 0, "expiration": int(time.time()) + repo.RETENTION_SECONDS,
+            "id": delivery_id(event["id"], endpoint.key),
+            "event_id": event["id"],
+            "event_type": event["type"],
+            "endpoint": endpoint.key,
+            "url": endpoint.url,
+            "format": endpoint.format,
+            "unit_id": event["org-unit"],
+            "unit_path": path,
+            "tree": _tree(path),
+            "body": base64.b64encode(body).decode(),
+            "content_type": content_type,
+            "status": "pending",
+            "attempts": 0,
+            "cycle_failures": 0,
+            "created_at": now,
+            "updated_at": now,
+            "next_attempt_at": 0,
+            "expiration": int(time.time()) + repo.RETENTION_SECONDS,
             "key_id": event.get("data", {}).get("key-id") if endpoint.format == "v2-callback" else None,
         }
         if repo.create(record):
@@ -158,10 +206,18 @@ def _disable_endpoint(record: dict[str, Any]) -> None:
     kind, _, name = record["endpoint"].partition(":")
     if kind == "track":
         tracks_repo.disable(record["tree"], name, now_iso())
-    events.publish(f"endpoint.disabled:{record['endpoint']}:{record['id']}", "endpoint.disabled",
-                   record["unit_id"], record["unit_path"],
-                   {"endpoint": record["endpoint"], "url": record["url"], "delivery": record["id"],
-                    "reason": "the endpoint answered 410 Gone"})
+    events.publish(
+        f"endpoint.disabled:{record['endpoint']}:{record['id']}",
+        "endpoint.disabled",
+        record["unit_id"],
+        record["unit_path"],
+        {
+            "endpoint": record["endpoint"],
+            "url": record["url"],
+            "delivery": record["id"],
+            "reason": "the endpoint answered 410 Gone",
+        },
+    )
 
 
 def deliver(delivery: str, now: float | None = None) -> str:
@@ -175,18 +231,38 @@ def deliver(delivery: str, now: float | None = None) -> str:
         _enqueue(delivery, due - now)  # longer than SQS can delay: wait again
         return "not due"
     number = int(record["attempts"]) + 1
-    claimed = repo.update(delivery, {"attempts": number, "updated_at": now_iso()},
-                          "#status = :pending AND attempts = :seen", {":pending": "pending", ":seen": number - 1})
+    claimed = repo.update(
+        delivery,
+        {"attempts": number, "updated_at": now_iso()},
+        "#status = :pending AND attempts = :seen",
+        {":pending": "pending", ":seen": number - 1},
+    )
     if claimed is None:
         return "taken by another worker"
     body = base64.b64decode(record["body"])
-    headers = {"content-type": record["content_type"], "user-agent": "AssessmentGateway-Webhooks/1.0",
-               **webhooks.headers(_secret(record), delivery, int(now), body)}
+    headers = {
+        "content-type": record["content_type"],
+        "user-agent": "AssessmentGateway-Webhooks/1.0",
+        **webhooks.headers(_secret(record), delivery, int(now), body),
+    }
     attempt = delivery_http.send(record["url"], body, headers, allow_loopback=get_settings().local_stack)
-    repo.add_attempt(delivery, number, {"at": now_iso(), "attempt": number, "status_code": attempt.status,
-                                        "latency_ms": attempt.latency_ms, "error": attempt.error},
-                     int(time.time()) + repo.RETENTION_SECONDS)
-    sets: dict[str, Any] = {"last_status": attempt.status, "last_error": attempt.error, "updated_at": now_iso()}
+    repo.add_attempt(
+        delivery,
+        number,
+        {
+            "at": now_iso(),
+            "attempt": number,
+            "status_code": attempt.status,
+            "latency_ms": attempt.latency_ms,
+            "error": attempt.error,
+        },
+        int(time.time()) + repo.RETENTION_SECONDS,
+    )
+    sets: dict[str, Any] = {
+        "last_status": attempt.status,
+        "last_error": attempt.error,
+        "updated_at": now_iso(),
+    }
     if attempt.ok:
         repo.update(delivery, sets | {"status": "succeeded"}, "attempts = :n", {":n": number})
         return "succeeded"
@@ -197,11 +273,17 @@ def deliver(delivery: str, now: float | None = None) -> str:
     failures = int(record.get("cycle_failures", 0)) + 1
     delay = next_delay(failures)
     if delay is None:
-        repo.update(delivery, sets | {"status": "dead", "cycle_failures": failures}, "attempts = :n", {":n": number})
+        repo.update(
+            delivery, sets | {"status": "dead", "cycle_failures": failures}, "attempts = :n", {":n": number}
+        )
         _dead_letter(record, attempt.error)
         return "dead"
-    repo.update(delivery, sets | {"cycle_failures": failures, "next_attempt_at": now + delay},
-                "attempts = :n", {":n": number})
+    repo.update(
+        delivery,
+        sets | {"cycle_failures": failures, "next_attempt_at": now + delay},
+        "attempts = :n",
+        {":n": number},
+    )
     _enqueue(delivery, delay)
     return "retrying"
 
@@ -210,7 +292,9 @@ def _dead_letter(record: dict[str, Any], error: str | None) -> None:
     try:
         aws.client("sqs").send_message(
             QueueUrl=get_settings().delivery_dead_letter_queue_url,
-            MessageBody=json.dumps({"delivery": record["id"], "endpoint": record["endpoint"], "error": error}),
+            MessageBody=json.dumps(
+                {"delivery": record["id"], "endpoint": record["endpoint"], "error": error}
+            ),
         )
     except ClientError as exc:
         raise Unavailable("deliveries: the dead-letter queue is unavailable") from exc
@@ -219,8 +303,12 @@ def _dead_letter(record: dict[str, Any], error: str | None) -> None:
 
 def replay(delivery: str) -> dict[str, Any] | None:
     """Send a delivery again from the start of the schedule (whatever its state)."""
-    record = repo.update(delivery, {"status": "pending", "cycle_failures": 0, "next_attempt_at": 0,
-                                    "updated_at": now_iso()}, "attribute_exists(pk)", {})
+    record = repo.update(
+        delivery,
+        {"status": "pending", "cycle_failures": 0, "next_attempt_at": 0, "updated_at": now_iso()},
+        "attribute_exists(pk)",
+        {},
+    )
     if record is not None:
         _enqueue(delivery)
     return record

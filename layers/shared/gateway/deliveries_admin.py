@@ -34,14 +34,30 @@ def _iso(field: str, value: str | None, default: str) -> str:
 def view(item: dict[str, Any], with_attempts: bool = False) -> DeliveryView:
     log = None
     if with_attempts:
-        log = [AttemptView(attempt=a["attempt"], at=a["at"], status_code=a.get("status_code"),
-                           latency_ms=a.get("latency_ms", 0), error=a.get("error"))
-               for a in repo.attempts(item["id"])]
+        log = [
+            AttemptView(
+                attempt=a["attempt"],
+                at=a["at"],
+                status_code=a.get("status_code"),
+                latency_ms=a.get("latency_ms", 0),
+                error=a.get("error"),
+            )
+            for a in repo.attempts(item["id"])
+        ]
     return DeliveryView(
-        id=item["id"], event_id=item["event_id"], event_type=item["event_type"], endpoint=item["endpoint"],
-        url=item["url"], status=item["status"], attempts=item["attempts"], last_status=item.get("last_status"),
-        last_error=item.get("last_error"), org_unit=item["unit_id"], created_at=item["created_at"],
-        updated_at=item["updated_at"], attempt_log=log,
+        id=item["id"],
+        event_id=item["event_id"],
+        event_type=item["event_type"],
+        endpoint=item["endpoint"],
+        url=item["url"],
+        status=item["status"],
+        attempts=item["attempts"],
+        last_status=item.get("last_status"),
+        last_error=item.get("last_error"),
+        org_unit=item["unit_id"],
+        created_at=item["created_at"],
+        updated_at=item["updated_at"],
+        attempt_log=log,
     )
 
 
@@ -53,10 +69,23 @@ def _mine(caller: Caller, delivery: str) -> dict[str, Any]:
     return item
 
 
-def page(caller: Caller, since: str | None, until: str | None, filters: dict[str, str], limit: int,
-         cursor: str | None) -> DeliveryPage:
-    items, next_cursor = repo.page(caller.tree, caller.unit_path, _iso("from", since, "0000"),
-                                   _iso("to", until, "9999"), filters, min(limit, MAX_PAGE), cursor)
+def page(
+    caller: Caller,
+    since: str | None,
+    until: str | None,
+    filters: dict[str, str],
+    limit: int,
+    cursor: str | None,
+) -> DeliveryPage:
+    items, next_cursor = repo.page(
+        caller.tree,
+        caller.unit_path,
+        _iso("from", since, "0000"),
+        _iso("to", until, "9999"),
+        filters,
+        min(limit, MAX_PAGE),
+        cursor,
+    )
     return DeliveryPage(items=[view(i) for i in items], next_cursor=next_cursor)
 
 
@@ -91,10 +120,24 @@ def replay_range(caller: Caller, since: str, until: str, filters: dict[str, str]
 
 def ping(caller: Caller, code: str) -> PingResult:
     track = tracks.usable(caller, code)
-    body = json.dumps({"type": "ping", "id": f"ping_{uuid.uuid4().hex}", "track": track["code"],
-                       "occurred-at": datetime.now(UTC).isoformat()}).encode()
-    headers = {"content-type": "application/json",
-               **webhooks.headers(tracks.signing_secret(caller.tree, track["code"]), f"ping_{uuid.uuid4().hex}",
-                                  int(time.time()), body)}
+    body = json.dumps(
+        {
+            "type": "ping",
+            "id": f"ping_{uuid.uuid4().hex}",
+            "track": track["code"],
+            "occurred-at": datetime.now(UTC).isoformat(),
+        }
+    ).encode()
+    headers = {
+        "content-type": "application/json",
+        **webhooks.headers(
+            tracks.signing_secret(caller.tree, track["code"]),
+            f"ping_{uuid.uuid4().hex}",
+            int(time.time()),
+            body,
+        ),
+    }
     attempt = delivery_http.send(track["url"], body, headers, allow_loopback=get_settings().local_stack)
-    return PingResult(ok=attempt.ok, status_code=attempt.status, latency_ms=attempt.latency_ms, error=attempt.error)
+    return PingResult(
+        ok=attempt.ok, status_code=attempt.status, latency_ms=attempt.latency_ms, error=attempt.error
+    )

@@ -25,10 +25,18 @@ def _table() -> str:
 
 def create(record: dict[str, Any]) -> bool:
     """Store a new delivery; False if it already exists (the same event for the same endpoint)."""
-    item = {"pk": f"DLV#{record['id']}", "sk": "DLV", "entity": "delivery", **record,
-            "gsi1pk": f"DLVS#{record['tree']}", "gsi1sk": f"{record['created_at']}#{record['id']}"}
+    item = {
+        "pk": f"DLV#{record['id']}",
+        "sk": "DLV",
+        "entity": "delivery",
+        **record,
+        "gsi1pk": f"DLVS#{record['tree']}",
+        "gsi1sk": f"{record['created_at']}#{record['id']}",
+    }
     try:
-        aws.dynamodb().put_item(TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+        aws.dynamodb().put_item(
+            TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
             return False
@@ -38,15 +46,18 @@ def create(record: dict[str, Any]) -> bool:
 
 def get(delivery_id: str) -> dict[str, Any] | None:
     try:
-        resp = aws.dynamodb().get_item(TableName=_table(), Key=to_item({"pk": f"DLV#{delivery_id}", "sk": "DLV"}),
-                                       ConsistentRead=True)
+        resp = aws.dynamodb().get_item(
+            TableName=_table(), Key=to_item({"pk": f"DLV#{delivery_id}", "sk": "DLV"}), ConsistentRead=True
+        )
     except ClientError as exc:
         raise storage_error(exc) from exc
     item = resp.get("Item")
     return from_item(item) if item else None
 
 
-def update(delivery_id: str, sets: dict[str, Any], condition: str, condition_values: dict[str, Any]) -> dict[str, Any] | None:
+def update(
+    delivery_id: str, sets: dict[str, Any], condition: str, condition_values: dict[str, Any]
+) -> dict[str, Any] | None:
     """Conditional update of a delivery; None when the condition does not hold."""
     names = {f"#{k}": k for k in sets} | ({"#status": "status"} if "#status" in condition else {})
     try:
@@ -67,8 +78,13 @@ def update(delivery_id: str, sets: dict[str, Any], condition: str, condition_val
 
 
 def add_attempt(delivery_id: str, number: int, attempt: dict[str, Any], expiration: int) -> None:
-    item = {"pk": f"DLV#{delivery_id}", "sk": f"ATT#{number:05d}", "entity": "attempt", "expiration": expiration,
-            **attempt}
+    item = {
+        "pk": f"DLV#{delivery_id}",
+        "sk": f"ATT#{number:05d}",
+        "entity": "attempt",
+        "expiration": expiration,
+        **attempt,
+    }
     try:
         aws.dynamodb().put_item(TableName=_table(), Item=to_item(item))
     except ClientError as exc:
@@ -78,7 +94,8 @@ def add_attempt(delivery_id: str, number: int, attempt: dict[str, Any], expirati
 def attempts(delivery_id: str) -> list[dict[str, Any]]:
     try:
         resp = aws.dynamodb().query(
-            TableName=_table(), KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
             ExpressionAttributeValues=values({":pk": f"DLV#{delivery_id}", ":a": "ATT#"}),
         )
     except ClientError as exc:
@@ -86,8 +103,9 @@ def attempts(delivery_id: str) -> list[dict[str, Any]]:
     return [from_item(i) for i in resp.get("Items", [])]
 
 
-def page(tree: str, path: str, since: str, until: str, filters: dict[str, str], limit: int,
-         cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def page(
+    tree: str, path: str, since: str, until: str, filters: dict[str, str], limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
     """Deliveries of a subtree created in [since, until], newest first, filtered."""
     conditions = ["begins_with(unit_path, :path)"]
     vals: dict[str, Any] = {":pk": f"DLVS#{tree}", ":since": since, ":until": until + "~", ":path": path}
@@ -96,7 +114,10 @@ def page(tree: str, path: str, since: str, until: str, filters: dict[str, str], 
             conditions.append(f"{key} = :{attr}")
             vals[f":{attr}"] = filters[attr]
     kwargs: dict[str, Any] = {
-        "TableName": _table(), "IndexName": "TreeIndex", "Limit": limit, "ScanIndexForward": False,
+        "TableName": _table(),
+        "IndexName": "TreeIndex",
+        "Limit": limit,
+        "ScanIndexForward": False,
         "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk BETWEEN :since AND :until",
         "FilterExpression": " AND ".join(conditions),
         "ExpressionAttributeValues": values(vals),
