@@ -22,6 +22,13 @@ class Settings(BaseModel):
     delivery_dead_letter_queue_url: str = ""
     # Seconds between delivery attempts, comma-separated (default: about three days, see deliveries.py).
     delivery_retry_schedule: str = ""
+    # A delivery attempt succeeds on a 2xx within this many seconds.
+    delivery_timeout_seconds: float = 10.0
+    # Inventory imports (issue 4): the bucket uploads land in, the continuation queue, and how many rows
+    # one invocation may read before handing over (0: as many as its time allows).
+    imports_bucket: str = ""
+    import_queue_url: str = ""
+    import_segment_rows: int = 0
     test_engine_base_url: str = "https://engine.example.com"
     stage: str = "dev"
     # How long an authenticated key is trusted without reading it again (revocation delay).
@@ -48,6 +55,10 @@ class Settings(BaseModel):
             delivery_queue_url=env.get("DELIVERY_QUEUE_URL", ""),
             delivery_dead_letter_queue_url=env.get("DELIVERY_DEAD_LETTER_QUEUE_URL", ""),
             delivery_retry_schedule=env.get("DELIVERY_RETRY_SCHEDULE", ""),
+            delivery_timeout_seconds=float(env.get("DELIVERY_TIMEOUT_SECONDS", "10")),
+            imports_bucket=env.get("IMPORTS_BUCKET", ""),
+            import_queue_url=env.get("IMPORT_QUEUE_URL", ""),
+            import_segment_rows=int(env.get("IMPORT_SEGMENT_ROWS", "0") or 0),
             test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),

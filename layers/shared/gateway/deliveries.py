@@ -245,7 +245,14 @@ def deliver(delivery: str, now: float | None = None) -> str:
         "user-agent": "AssessmentGateway-Webhooks/1.0",
         **webhooks.headers(_secret(record), delivery, int(now), body),
     }
-    attempt = delivery_http.send(record["url"], body, headers, allow_loopback=get_settings().local_stack)
+    settings = get_settings()
+    attempt = delivery_http.send(
+        record["url"],
+        body,
+        headers,
+        allow_loopback=settings.local_stack,
+        timeout=settings.delivery_timeout_seconds,
+    )
     repo.add_attempt(
         delivery,
         number,
