@@ -282,3 +282,29 @@ def test_the_default_schedule_retries_for_about_three_days_with_jitter():
     assert 2.3 * 86400 < sum(delays) < 3.5 * 86400
     for i, delay in enumerate(delays):
         assert 0.8 * deliveries.SCHEDULE[i] <= delay <= 1.2 * deliveries.SCHEDULE[i]
+
+
+def test_an_attempt_that_is_not_due_yet_waits_without_calling_the_endpoint(stack, monkeypatch):
+    # Given a delivery that failed once under the default schedule (next attempt in about 5 s)
+    monkeypatch.setenv("LOCAL_STACK", "true")
+    get_settings.cache_clear()
+    receiver = Receiver(replies=[500])
+    try:
+        setup_track(stack, receiver.url)
+        post_result(stack, SEED)
+        drain(stack, "events_queue_url", "DispatchFunction")
+        [delivery_id] = [d["id"] for d in stack.api.get("/v1/deliveries").json()["items"]]
+        clock = 1_000_000.0
+        assert deliveries.deliver(delivery_id, now=clock) == "retrying"
+        record = deliveries.repo.get(delivery_id)
+        assert 4 <= record["next_attempt_at"] - clock <= 6
+        # When the message comes back before it is due, nothing is sent
+        assert deliveries.deliver(delivery_id, now=clock + 1) == "not due"
+        assert len(receiver.requests) == 1
+        # And once it is due, the next attempt goes out, with the same webhook-id
+        assert deliveries.deliver(delivery_id, now=clock + 7) == "succeeded"
+        assert len(receiver.requests) == 2
+        assert receiver.requests[0]["headers"]["webhook-id"] == receiver.requests[1]["headers"]["webhook-id"]
+    finally:
+        receiver.close()
+        get_settings.cache_clear()
