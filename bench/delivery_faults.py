@@ -10,6 +10,8 @@ attempt timeout is shortened the same way (DELIVERY_TIMEOUT_SECONDS).
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import hmac
 import http.server
 import json
@@ -29,7 +31,7 @@ import requests
 
 from local import LocalStack
 
-RESULTS = 1000
+RESULTS = int(os.environ.get("BENCH_FAULT_RESULTS", "1000"))
 FAILURE_RATE = 0.3
 DRAIN_LIMIT_SECONDS = 600
 
@@ -114,9 +116,12 @@ def run() -> dict[str, Any]:
         with ThreadPoolExecutor(8) as pool:
             statuses = Counter(pool.map(post, ids))
         posted = time.perf_counter() - started
+        print(f"posted {RESULTS} results in {posted:.1f}s: {dict(statuses)}", file=sys.stderr)
         deadline = time.monotonic() + DRAIN_LIMIT_SECONDS
         while len(receiver.tests) < RESULTS and time.monotonic() < deadline:
             time.sleep(1)
+            print(f"  {time.perf_counter() - started:.0f}s: {len(receiver.tests)} delivered, "
+                  f"{receiver.requests} requests", file=sys.stderr)
         drained = time.perf_counter() - started
         listing = requests.get(f"{base}/v1/deliveries", headers=headers, params={"status": "dead", "limit": 100},
                                timeout=60).json()
