@@ -10,14 +10,14 @@ attempt timeout is shortened the same way (DELIVERY_TIMEOUT_SECONDS).
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import hmac
 import http.server
 import json
+import os
 import random
 import socket
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -46,7 +46,7 @@ class FlakyReceiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with receiver.lock:
                     receiver.requests += 1
@@ -90,27 +90,57 @@ def run() -> dict[str, Any]:
     rng = random.Random(2026)
     receiver = FlakyReceiver(rng)
     env = {"DELIVERY_RETRY_SCHEDULE": "0.5,1,2,3,5,8,10,10,10,10", "DELIVERY_TIMEOUT_SECONDS": "1"}
-    with tempfile.TemporaryDirectory() as tmp, LocalStack(port=0, state_dir=Path(tmp) / ".local", env=env) as stack:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalStack(port=0, state_dir=Path(tmp) / ".local", env=env) as stack,
+    ):
         headers = {"x-api-key": stack.admin_key}
         base = stack.base_url
-        requests.post(f"{base}/v1/tracks", headers=headers, timeout=60,
-                      json={"code": "FAULT", "url": receiver.url, "format": "itep-form", "events": ["completed"]})
+        requests.post(
+            f"{base}/v1/tracks",
+            headers=headers,
+            timeout=60,
+            json={"code": "FAULT", "url": receiver.url, "format": "itep-form", "events": ["completed"]},
+        )
         ids = [f"F{i:05d}" for i in range(RESULTS)]
         for start in range(0, RESULTS, 500):
-            requests.post(f"{base}/v1/test-ids", headers=headers, timeout=120, json={"test-ids": [
-                {"test-id": t, "password": "pw", "test-type": "Fault"} for t in ids[start:start + 500]]})
+            requests.post(
+                f"{base}/v1/test-ids",
+                headers=headers,
+                timeout=120,
+                json={
+                    "test-ids": [
+                        {"test-id": t, "password": "pw", "test-type": "Fault"}
+                        for t in ids[start : start + 500]
+                    ]
+                },
+            )
         for _ in ids:
-            reply = requests.post(f"{base}/v1/fulfillments", headers=headers, timeout=60,
-                                  json={"product-code": "GTX-Fault", "track": "FAULT"})
+            reply = requests.post(
+                f"{base}/v1/fulfillments",
+                headers=headers,
+                timeout=60,
+                json={"product-code": "GTX-Fault", "track": "FAULT"},
+            )
             assert reply.status_code == 201, reply.text
         secret = stack.engine_secret or ""
 
         def post(test_id: str) -> int:
-            body = json.dumps({"TestID": test_id, "Status": "Completed", "Overall_Level": "4.0", "Overall_cefr": "B2"})
+            body = json.dumps(
+                {"TestID": test_id, "Status": "Completed", "Overall_Level": "4.0", "Overall_cefr": "B2"}
+            )
             stamp = str(int(time.time()))
             mac = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
-            return requests.post(f"{base}/v1/results", data=body, timeout=60, headers={
-                "content-type": "application/json", "x-timestamp": stamp, "x-signature": f"v1={mac}"}).status_code
+            return requests.post(
+                f"{base}/v1/results",
+                data=body,
+                timeout=60,
+                headers={
+                    "content-type": "application/json",
+                    "x-timestamp": stamp,
+                    "x-signature": f"v1={mac}",
+                },
+            ).status_code
 
         started = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
@@ -120,14 +150,21 @@ def run() -> dict[str, Any]:
         deadline = time.monotonic() + DRAIN_LIMIT_SECONDS
         while len(receiver.tests) < RESULTS and time.monotonic() < deadline:
             time.sleep(1)
-            print(f"  {time.perf_counter() - started:.0f}s: {len(receiver.tests)} delivered, "
-                  f"{receiver.requests} requests", file=sys.stderr)
+            print(
+                f"  {time.perf_counter() - started:.0f}s: {len(receiver.tests)} delivered, "
+                f"{receiver.requests} requests",
+                file=sys.stderr,
+            )
         drained = time.perf_counter() - started
         by_status: Counter[str] = Counter()
         cursor = None
         while True:
-            page = requests.get(f"{base}/v1/deliveries", headers=headers, timeout=60,
-                                params={"limit": 100, **({"cursor": cursor} if cursor else {})}).json()
+            page = requests.get(
+                f"{base}/v1/deliveries",
+                headers=headers,
+                timeout=60,
+                params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+            ).json()
             by_status.update(item["status"] for item in page["items"])
             cursor = page["next-cursor"]
             if not cursor:
