@@ -18,6 +18,8 @@ BENCHES = {
     "cold_start": "bench.cold_start",
     "registration_dynamodb_calls": "bench.registration_calls",
     "fulfilment_race": "bench.fulfilment_race",
+    "imports": "bench.imports",
+    "expiry": "bench.expiry",
 }
 
 

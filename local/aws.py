@@ -13,7 +13,7 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -42,6 +42,9 @@ class MotoExchange:
     request_body: bytes
     status: int
     response_body: bytes
+    query: str = ""
+    request_headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    response_headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
 
     @property
     def mutating(self) -> bool:
@@ -88,6 +91,9 @@ class SerialisedApp:
                 request_body=body,
                 status=int(str(started[0]).split()[0]) if started else 500,
                 response_body=b"".join(chunks),
+                query=str(environ.get("QUERY_STRING", "")),
+                request_headers=_request_headers(environ),
+                response_headers={str(k).lower(): str(v) for k, v in (started[1] if started else [])},
             )
             for observer in list(self.observers):
                 try:
@@ -96,6 +102,18 @@ class SerialisedApp:
                     print(f"local stack: observer {observer!r} failed: {exc!r}")
         start_response(*started)
         return [exchange.response_body]
+
+
+def _request_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    return headers
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

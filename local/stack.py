@@ -106,6 +106,18 @@ class LocalStack:
     def running(self) -> bool:
         return self._running
 
+    @property
+    def triggers(self) -> TriggerContext:
+        """The wired S3, SQS and schedule triggers (pollers, notifiers, schedules)."""
+        return self._require(self._triggers, "triggers")  # type: ignore[no-any-return]
+
+    def run_schedule(self, function_id: str) -> Any:
+        """Run a function's template schedule now (as if its time had come); returns the function's reply."""
+        for trigger in self.triggers.schedules:
+            if trigger.function_id == function_id:
+                return trigger.fire()
+        raise LocalStackError(f"{function_id} has no schedule in the template")
+
     def outbox(self) -> list[dict[str, Any]]:
         """E-mails sent through the local SES, newest first."""
         return self._outbox.messages()
@@ -188,10 +200,10 @@ class LocalStack:
             self._teardown(snapshot=False)
             raise
 
-    def stop(self) -> None:
-        """Snapshot, stop serving, stop moto and put the environment back."""
+    def stop(self, snapshot: bool = True) -> None:
+        """Snapshot (unless told not to), stop serving, stop moto and put the environment back."""
         if self._running:
-            self._teardown(snapshot=True)
+            self._teardown(snapshot=snapshot)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -252,11 +264,14 @@ class LocalStack:
             secrets[engine_secret_name] = os.environ["LOCAL_ENGINE_SECRET"]
         self.resources = create_resources(template, self._client, secret_values=secrets)
         self._restore(saved)
-        self._debouncer = state.Debouncer(self._snapshot_quietly, delay=self.snapshot_delay)
-        self._debouncer.start()
+        if self.snapshot_delay > 0:  # 0 or less: no background snapshots, only the one on stop
+            self._debouncer = state.Debouncer(self._snapshot_quietly, delay=self.snapshot_delay)
+            self._debouncer.start()
         self._moto.app.observers.append(self._on_exchange)
 
-        self._triggers = TriggerContext(template, self.runtime, self._moto.url)
+        self._triggers = TriggerContext(
+            template, self.runtime, self._moto.url, observers=self._moto.app.observers
+        )
         wire_triggers(self._triggers)
         self._seed()
         if engine_secret_name:

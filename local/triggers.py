@@ -1,15 +1,22 @@
 """Function triggers other than ``Api``: where S3, SQS, SNS and schedule events get wired.
 
 The template's function events are grouped by type (:meth:`local.cfn.Template.event_sources`); each
-type has a wirer here. ``Api`` events are served by :mod:`local.server`. The others are not wired yet:
-their wirers are the hooks to fill in (an SQS poller that calls the handler with SQS batches and
-honours ``ReportBatchItemFailures``, an S3 object-created watcher, a schedule ticker, ...).
+type has a wirer here. ``Api`` events are served by :mod:`local.server`. Wired generically from the
+template, for any function that declares them:
+
+- ``SQS``: :func:`local.sqs.wire_sqs` (pollers: batches, ReportBatchItemFailures, redelivery, DLQ);
+- ``S3``: :func:`local.s3events.wire_s3` (object created / removed, prefix / suffix filters);
+- ``Schedule`` / ``ScheduleV2``: :func:`local.schedules.wire_schedules` (rate and cron expressions).
+
+The other types (SNS, EventBridge rules, DynamoDB streams) are not wired yet: their entries below are the
+hooks to fill in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from local.cfn import EventSource, Template
 from local.lambdas import LambdaRuntime
@@ -23,6 +30,11 @@ class TriggerContext:
     runtime: LambdaRuntime
     endpoint_url: str
     stoppers: list[Callable[[], None]] = field(default_factory=list)  # called on stop, last first
+    # Observers of every request moto answers (the stack passes its moto app's list).
+    observers: list[Callable[[Any], None]] = field(default_factory=list)
+    pollers: list[Any] = field(default_factory=list)  # local.sqs.QueuePoller
+    notifiers: list[Any] = field(default_factory=list)  # local.s3events.S3Notifier
+    schedules: list[Any] = field(default_factory=list)  # local.schedules.ScheduledTrigger
 
 
 Wirer = Callable[[TriggerContext, list[EventSource]], None]
@@ -41,14 +53,32 @@ def _not_wired(event_type: str) -> Wirer:
     return wire
 
 
+def _sqs(context: TriggerContext, sources: list[EventSource]) -> None:
+    from local.sqs import wire_sqs
+
+    wire_sqs(context, sources)
+
+
+def _s3(context: TriggerContext, sources: list[EventSource]) -> None:
+    from local.s3events import wire_s3
+
+    wire_s3(context, sources)
+
+
+def _schedules(context: TriggerContext, sources: list[EventSource]) -> None:
+    from local.schedules import wire_schedules
+
+    wire_schedules(context, sources)
+
+
 #: Event type → wirer. Replace an entry to wire that trigger type.
 WIRERS: dict[str, Wirer] = {
     "Api": _served_by_front,
-    "SQS": _not_wired("SQS"),
-    "S3": _not_wired("S3"),
+    "SQS": _sqs,
+    "S3": _s3,
     "SNS": _not_wired("SNS"),
-    "Schedule": _not_wired("Schedule"),
-    "ScheduleV2": _not_wired("ScheduleV2"),
+    "Schedule": _schedules,
+    "ScheduleV2": _schedules,
     "EventBridgeRule": _not_wired("EventBridgeRule"),
     "CloudWatchEvent": _not_wired("CloudWatchEvent"),
     "DynamoDB": _not_wired("DynamoDB"),

@@ -200,3 +200,38 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# S3, SQS and schedule events (the shapes Lambda receives; the local stack builds the same ones)
+# ---------------------------------------------------------------------------------------------------------
+def s3_object_event(
+    bucket: str, key: str, size: int, etag: str, version: str | None = None, name: str = "ObjectCreated:Put"
+) -> dict[str, Any]:
+    """S3's event notification for one object, as the import function receives it."""
+    from local.s3events import ObjectEvent, S3Source, s3_event
+
+    source = S3Source("ImportFunction", "Upload", bucket, ("s3:ObjectCreated:*",))
+    return s3_event(ObjectEvent(name, bucket, key, etag, version, size), source, "us-east-1", 1)
+
+
+def sqs_batch_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """Lambda's SQS event for messages as ReceiveMessage returned them."""
+    from local.sqs import sqs_event
+
+    return sqs_event(messages, queue_arn, "us-east-1")
+
+
+def scheduled_event(rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/ExpiryFunctionEvery15Minutes"):
+    """EventBridge's scheduled event (what a `Schedule` rule sends)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [rule_arn],
+        "detail": {},
+    }

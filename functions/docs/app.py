@@ -9,10 +9,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway.http.app import Api
-from gateway.http.routes import admin, docs, provisioning, registration, results
+from gateway.http.routes import admin, docs, imports, jobs, provisioning, registration, results, stock
 
 logger = Logger()
-api = Api(registration.router, provisioning.router, results.router, admin.router, docs.router, docs=True)
+api = Api(
+    registration.router,
+    provisioning.router,
+    imports.router,
+    stock.router,
+    jobs.router,
+    results.router,
+    admin.router,
+    docs.router,
+    docs=True,
+)
 docs.publish(api.openapi_json)
 
 

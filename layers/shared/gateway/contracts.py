@@ -145,7 +145,20 @@ def _json_object(value: Any) -> Any:
             raise ValueError("must be a JSON object") from exc
     if value is not None and not isinstance(value, dict):
         raise ValueError("must be a JSON object")
+    if value is not None and not _finite(value):
+        raise ValueError("must not hold NaN or Infinity (not JSON numbers)")
     return value
+
+
+def _finite(value: Any) -> bool:
+    """No NaN / Infinity anywhere (Python's json accepts them; DynamoDB cannot store them)."""
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 JsonObject = Annotated[dict[str, Any] | None, BeforeValidator(_json_object)]
@@ -238,11 +251,27 @@ class InventoryCount(Kebab):
     available: int
 
 
+class StockLevel(Kebab):
+    test_type: str = Field(alias="test-type")
+    available: int
+    used_last_30_days: int = Field(
+        alias="used-last-30-days", description="Handed out by fulfilment in the last 30 days, not given back."
+    )
+    burn_rate_per_day: float = Field(alias="burn-rate-per-day")
+    days_of_stock_left: float | None = Field(
+        alias="days-of-stock-left", description="available / burn rate; null when nothing was used."
+    )
+
+
 class InventoryReport(Kebab):
     org_unit: str = Field(alias="org-unit")
     counts: list[InventoryCount]
     total: int
     available: int
+    stock: list[StockLevel] = Field(
+        default_factory=list,
+        description="Per test type: burn rate of the last 30 days and days of stock left.",
+    )
 
 
 class Allocation(Kebab):

@@ -7,34 +7,21 @@ Retries with the same Idempotency-Key get the first reply (gateway.http.routes.p
 
 from __future__ import annotations
 
-import re
 import secrets
-from datetime import date, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from gateway import itep, mail, tracks
+from gateway import itep, mail, stock, tracks
 from gateway.auth import Caller
 from gateway.contracts import FulfilmentReply, FulfilmentRequest
 from gateway.errors import Conflict, InvalidInput
+from gateway.expiry import index_keys, parse_expire
 from gateway.repo import inventory as repo
 from gateway.repo import now_iso
 
 logger = Logger(child=True)
 MAX_ASSIGNED_TO = 4096
-
-
-def parse_expire(value: Any) -> str:
-    """`assigned-to.expire`: an ISO date or date-time, normalised to ISO (UTC assumed without offset)."""
-    text = str(value).strip()
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return date.fromisoformat(text).isoformat()
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput("assigned-to.expire", f"must be an ISO date or date-time, not '{text}'") from exc
-    return parsed.isoformat()
 
 
 def _assigned_to(request: FulfilmentRequest, now: str) -> dict[str, Any]:
@@ -96,6 +83,11 @@ def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
         if value:
             sets.append(f"{attr} = :{attr}")
             fields[f":{attr}"] = value
+    # An `expire` puts the assignment in the expiry index (it holds only assigned, not-started tests); the
+    # test ID is known only once claimed, so the entry is keyed by the due time and the claim token.
+    for attr, value in index_keys(fields[":claim"], assigned_to).items():
+        sets.append(f"{attr} = :{attr}")
+        fields[f":{attr}"] = value
     item = repo.claim(
         caller.unit_id, test_type, "SET " + ", ".join(sets) + " REMOVE avail_pk, avail_sk", {}, fields
     )
@@ -112,6 +104,7 @@ def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
             _undo(item, caller.key_id)
             raise
         sent = True
+    stock.check_quietly(caller.unit_id, caller.unit_path, caller.tree, test_type)
     return FulfilmentReply(
         test_id=item["test_id"],
         password=item["password"],
@@ -133,7 +126,7 @@ def _undo(item: dict[str, Any], by: str) -> None:
         item["test_id"],
         "SET avail_pk = :apk, avail_sk = :ask, updated_at = :now, history = list_append(history, :entry) "
         "REMOVE assigned_to, registration, product_code, track, email, email_lower, bcc, assigned_at, "
-        "assigned_by, claim_id",
+        "assigned_by, claim_id, exp_pk, exp_sk",
         "#status = :ready AND claim_id = :claim",
         {"#status": "status"},
         {

@@ -9,9 +9,10 @@ import re
 import secrets
 import string
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway import orgs
+from gateway import orgs, stock
 from gateway.auth import Caller
 from gateway.contracts import (
     AddedTestIds,
@@ -20,6 +21,7 @@ from gateway.contracts import (
     InventoryCount,
     InventoryReport,
     Refused,
+    StockLevel,
     TestIdPage,
     TestIdView,
 )
@@ -53,6 +55,11 @@ def _unit(caller: Caller, unit_id: str | None, field: str = "org-unit") -> repo.
         return repo.Unit(caller.unit_id, caller.unit_path, caller.tree)
     unit = orgs.unit_in_scope(caller, unit_id, field)
     return repo.Unit(unit.id, unit.path, unit.tree)
+
+
+def unit_for(caller: Caller, unit_id: str | None, field: str = "org-unit") -> repo.Unit:
+    """The caller's unit, or a unit below it (404 / 403 naming `field` otherwise)."""
+    return _unit(caller, unit_id, field)
 
 
 def check_new(entry: dict[str, Any]) -> tuple[str, str, str]:
@@ -93,6 +100,7 @@ def add(caller: Caller, unit_id: str | None, entries: list[dict[str, Any]]) -> A
         added += 1
     for test_type in types:
         repo.remember_type(unit.tree, test_type)
+        stock.check_quietly(unit.id, unit.path, unit.tree, test_type)  # refilled: the warning re-arms
     return AddedTestIds(org_unit=unit.id, added=added, refused=len(refusals), refusals=refusals)
 
 
@@ -131,21 +139,48 @@ def page(caller: Caller, limit: int, cursor: str | None, filters: dict[str, Any]
     return TestIdPage(items=[view(i) for i in items], next_cursor=next_cursor)
 
 
+BURN_DAYS = 30
+
+
 def report(caller: Caller) -> InventoryReport:
+    """Counts per test type and status, and per test type the burn rate: test IDs handed out by fulfilment
+    in the last 30 days (and not given back since) per day, and the days of stock left at that rate."""
     totals: Counter[tuple[str, str]] = Counter()
     assigned: Counter[tuple[str, str]] = Counter()
     available: Counter[tuple[str, str]] = Counter()
+    used: Counter[str] = Counter()
+    since = (datetime.now(UTC) - timedelta(days=BURN_DAYS)).isoformat(timespec="milliseconds")
+    since = since.replace("+00:00", "Z")
     for item in repo.subtree_all(caller.tree, caller.unit_path):
         key = (item["test_type"], item["status"])
         totals[key] += 1
         assigned[key] += 1 if item.get("assigned_to") else 0
         available[key] += 1 if "avail_pk" in item else 0
+        if item.get("product_code") and str(item.get("assigned_at", "")) >= since and "avail_pk" not in item:
+            used[item["test_type"]] += 1
     counts = [
         InventoryCount(test_type=t, status=s, total=n, assigned=assigned[(t, s)], available=available[(t, s)])
         for (t, s), n in sorted(totals.items())
     ]
+    levels = []
+    for test_type in sorted({t for t, _ in totals}):
+        in_stock = sum(n for (t, _), n in available.items() if t == test_type)
+        rate = used[test_type] / BURN_DAYS
+        levels.append(
+            StockLevel(
+                test_type=test_type,
+                available=in_stock,
+                used_last_30_days=used[test_type],
+                burn_rate_per_day=round(rate, 2),
+                days_of_stock_left=round(in_stock / rate, 1) if rate else None,
+            )
+        )
     return InventoryReport(
-        org_unit=caller.unit_id, counts=counts, total=sum(totals.values()), available=sum(available.values())
+        org_unit=caller.unit_id,
+        counts=counts,
+        total=sum(totals.values()),
+        available=sum(available.values()),
+        stock=levels,
     )
 
 
@@ -186,6 +221,9 @@ def allocate(caller: Caller, unit_id: str, test_type: str, count: int) -> Alloca
         if item is None:
             break
         moved.append(item["test_id"])
+    if moved:
+        stock.check_quietly(caller.unit_id, caller.unit_path, caller.tree, test_type)
+        stock.check_quietly(target.id, target.path, target.tree, test_type)
     return AllocationResult(
         org_unit=target.id, test_type=test_type, requested=count, moved=len(moved), test_ids=moved
     )
@@ -208,7 +246,8 @@ def release(caller: Caller, test_id: str) -> TestIdView:
         test_id,
         "SET password = :password, avail_pk = :apk, avail_sk = :ask, updated_at = :now, "
         "history = list_append(history, :entry) "
-        "REMOVE assigned_to, registration, track, product_code, email, email_lower, bcc, claim_id",
+        "REMOVE assigned_to, registration, track, product_code, email, email_lower, bcc, claim_id, "
+        "exp_pk, exp_sk",
         "#status = :ready AND attribute_exists(assigned_to)",
         {"#status": "status"},
         {
@@ -222,4 +261,5 @@ def release(caller: Caller, test_id: str) -> TestIdView:
     )
     if item is None:
         raise Conflict("testId: the test changed meanwhile (started or released); nothing was done")
+    stock.check_quietly(item["unit_id"], item["unit_path"], item["tree"], item["test_type"])
     return view(item)

@@ -11,9 +11,10 @@ from gateway.config import get_settings
 from gateway.errors import Unavailable
 
 
-def send(to: str, subject: str, text: str, html: str, bcc: list[str] | None = None) -> str:
-    """Send one message; returns SES's message id. A failure is a 503 (the caller undoes its work)."""
-    destination: dict[str, list[str]] = {"ToAddresses": [to]}
+def send(to: str | list[str], subject: str, text: str, html: str, bcc: list[str] | None = None) -> str:
+    """Send one message (to one address or several); returns SES's message id. A failure is a 503 (the
+    caller undoes its work)."""
+    destination: dict[str, list[str]] = {"ToAddresses": [to] if isinstance(to, str) else list(to)}
     if bcc:
         destination["BccAddresses"] = bcc
     try:

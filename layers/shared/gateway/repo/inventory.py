@@ -349,7 +349,9 @@ def subtree_all(tree: str, path: str) -> Iterator[dict[str, Any]]:
         for page in paginator.paginate(
             TableName=_table(),
             IndexName=TREE_INDEX,
-            ProjectionExpression="test_type, #status, avail_pk, assigned_to, unit_id",
+            ProjectionExpression=(
+                "test_type, #status, avail_pk, assigned_to, unit_id, assigned_at, product_code"
+            ),
             ExpressionAttributeNames={"#status": "status"},
             KeyConditionExpression="tree_pk = :pk AND begins_with(tree_sk, :path)",
             ExpressionAttributeValues=values({":pk": f"TIDS#{tree}", ":path": path}),

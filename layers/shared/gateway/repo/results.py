@@ -53,9 +53,10 @@ def apply(
     update: dict[str, Any] = {
         "TableName": table,
         "Key": key,
-        # A test that has started is not available any more, whatever the inventory thought.
+        # A test that has started is not available any more, whatever the inventory thought, and its
+        # assignment can no longer expire (it leaves the expiry index).
         "UpdateExpression": f"SET {sets}, #history = list_append(if_not_exists(#history, :empty), :entry) "
-        "ADD seen_digests :digest REMOVE avail_pk, avail_sk",
+        "ADD seen_digests :digest REMOVE avail_pk, avail_sk, exp_pk, exp_sk",
         "ConditionExpression": "attribute_exists(pk) AND "
         + ("attribute_not_exists(result_digest)" if previous_digest is None else "result_digest = :previous"),
         "ExpressionAttributeNames": names,

@@ -72,8 +72,11 @@ def disable(tree: str, code: str, now: str) -> None:
     """Stop delivering to a track (it answered 410 Gone); saving the track again enables it."""
     try:
         aws.dynamodb().update_item(
-            TableName=_table(), Key=_key(tree, code), UpdateExpression="SET disabled = :true, disabled_at = :now",
-            ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues=values({":true": True, ":now": now}),
+            TableName=_table(),
+            Key=_key(tree, code),
+            UpdateExpression="SET disabled = :true, disabled_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values({":true": True, ":now": now}),
         )
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":

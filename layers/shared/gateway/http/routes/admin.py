@@ -15,14 +15,14 @@ from gateway.contracts import (
     CreateApiKey,
     CreatedApiKey,
     CreatedTrack,
+    CreateOrgUnit,
     DeliveryPage,
     DeliveryView,
+    OrgUnitPage,
+    OrgUnitView,
     PingResult,
     ReplayRange,
     ReplayResult,
-    CreateOrgUnit,
-    OrgUnitPage,
-    OrgUnitView,
     Role,
     TrackPage,
     TrackRequest,
@@ -142,17 +142,26 @@ def list_tracks() -> TrackPage:
     return TrackPage(items=tracks.listing(current_caller()))
 
 
-@router.post("/v1/tracks/<code>/ping", summary="Send a signed test event to a track and report the reply",
-             tags=["Tracks"], responses=documented(200, "The endpoint's reply."))
+@router.post(
+    "/v1/tracks/<code>/ping",
+    summary="Send a signed test event to a track and report the reply",
+    tags=["Tracks"],
+    responses=documented(200, "The endpoint's reply."),
+)
 @requires(Role.ADMIN, body=None)
 def ping_track(code: Annotated[str, Path(max_length=64)]) -> PingResult:
     return deliveries_admin.ping(current_caller(), code)
 
 
-@router.get("/v1/deliveries", summary="Deliveries of the caller's subtree, newest first, with their status",
-            description="Filters: status (pending, succeeded, dead, disabled), endpoint (track:<code> or "
-            "callback:<invitation>), event (type), from / to (ISO times). A page may hold fewer than limit items "
-            "when filters apply; follow next-cursor.", tags=["Deliveries"], responses=documented(200, "A page."))
+@router.get(
+    "/v1/deliveries",
+    summary="Deliveries of the caller's subtree, newest first, with their status",
+    description="Filters: status (pending, succeeded, dead, disabled), endpoint (track:<code> or "
+    "callback:<invitation>), event (type), from / to (ISO times). A page may hold fewer than limit items "
+    "when filters apply; follow next-cursor.",
+    tags=["Deliveries"],
+    responses=documented(200, "A page."),
+)
 @requires(Role.ADMIN, Role.SUPPORT, body=None)
 def list_deliveries(
     limit: Limit = 50,
@@ -167,23 +176,35 @@ def list_deliveries(
     return deliveries_admin.page(current_caller(), since, until, filters, limit, cursor)
 
 
-@router.get("/v1/deliveries/<deliveryId>", summary="One delivery with every attempt (status, latency, error)",
-            tags=["Deliveries"], responses=documented(200, "The delivery."))
+@router.get(
+    "/v1/deliveries/<deliveryId>",
+    summary="One delivery with every attempt (status, latency, error)",
+    tags=["Deliveries"],
+    responses=documented(200, "The delivery."),
+)
 @requires(Role.ADMIN, Role.SUPPORT, body=None)
 def get_delivery(deliveryId: Annotated[str, Path(max_length=64)]) -> DeliveryView:
     return deliveries_admin.get(current_caller(), deliveryId)
 
 
-@router.post("/v1/deliveries/replay", summary="Send again every delivery created in a time range",
-             tags=["Deliveries"], responses=documented(200, "What was queued again."))
+@router.post(
+    "/v1/deliveries/replay",
+    summary="Send again every delivery created in a time range",
+    tags=["Deliveries"],
+    responses=documented(200, "What was queued again."),
+)
 @requires(Role.ADMIN)
 def replay_deliveries(request: Annotated[ReplayRange, Body()]) -> ReplayResult:
     filters = {"status": request.status or "", "endpoint": request.endpoint or "", "event_type": ""}
     return deliveries_admin.replay_range(current_caller(), request.since, request.until, filters)
 
 
-@router.post("/v1/deliveries/<deliveryId>/replay", summary="Send one delivery again", tags=["Deliveries"],
-             responses=documented(200, "Queued again."))
+@router.post(
+    "/v1/deliveries/<deliveryId>/replay",
+    summary="Send one delivery again",
+    tags=["Deliveries"],
+    responses=documented(200, "Queued again."),
+)
 @requires(Role.ADMIN, body=None)
 def replay_delivery(deliveryId: Annotated[str, Path(max_length=64)]) -> DeliveryView:
     return deliveries_admin.replay_one(current_caller(), deliveryId)

@@ -1,0 +1,188 @@
+"""Low-stock warnings: per unit and test type, an admin sets a threshold and the addresses to warn.
+
+When the available test IDs of that type in that unit fall below the threshold, the unit's admins get one
+e-mail (SES) and one `inventory.low` event goes out, not one per fulfilment: the first instance to see it
+disarms the threshold with a conditional write and only that one warns. Stock back at or above the
+threshold re-arms it (checked after imports, expiry and additions, and at the next fulfilment).
+
+How admins are reached: API keys carry no e-mail, so the threshold carries the addresses (`notify`).
+
+Cost: nothing for a unit and type without a threshold (the threshold is cached per instance for
+CACHE_SECONDS); with one, a count of the available index that stops at the threshold (usually one query).
+The available index is eventually consistent, so a warning may come one fulfilment late; an instance's
+cached arming state may lag another instance's by up to CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from html import escape
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from gateway import events, mail
+from gateway.auth import Caller
+from gateway.errors import DomainError, InvalidInput
+from gateway.inventory_contracts import ThresholdPage, ThresholdRequest, ThresholdView
+from gateway.itep import TEST_TYPE
+from gateway.repo import directory, now_iso
+from gateway.repo import stock as repo
+
+logger = Logger(child=True)
+CACHE_SECONDS = 30.0
+_cache: dict[tuple[str, str, str], tuple[float, dict[str, Any] | None]] = {}
+_lock = threading.Lock()
+
+
+def _cached(tree: str, unit_path: str, test_type: str) -> dict[str, Any] | None:
+    slot = (tree, unit_path, test_type.casefold())
+    with _lock:
+        hit = _cache.get(slot)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    item = repo.get(tree, unit_path, test_type)
+    _remember(tree, unit_path, test_type, item)
+    return item
+
+
+def _remember(tree: str, unit_path: str, test_type: str, item: dict[str, Any] | None) -> None:
+    with _lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[(tree, unit_path, test_type.casefold())] = (time.monotonic(), item)
+
+
+def forget_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def check(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
+    """Warn once if the unit's available IDs of `test_type` are below its threshold; re-arm if refilled."""
+    config = _cached(tree, unit_path, test_type)
+    if not config or int(config.get("threshold", 0)) <= 0:
+        return
+    threshold = int(config["threshold"])
+    available = repo.count_available(unit_id, test_type, threshold)
+    stock_key = repo.key(tree, unit_path, test_type)
+    now = now_iso()
+    if available < threshold and config.get("armed", True):
+        won = repo.disarm(stock_key, available, now)
+        _remember(tree, unit_path, test_type, won or repo.get(tree, unit_path, test_type))
+        if won is not None:
+            _warn(won, available)
+    elif available >= threshold and not config.get("armed", True):
+        rearmed = repo.rearm(stock_key, available, now)
+        _remember(tree, unit_path, test_type, rearmed or repo.get(tree, unit_path, test_type))
+
+
+def check_quietly(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
+    """`check`, never failing the caller's work (a fulfilment is not undone for a warning)."""
+    try:
+        check(unit_id, unit_path, tree, test_type)
+    except DomainError as exc:
+        logger.warning(
+            "low-stock check failed", extra={"unit": unit_id, "type": test_type, "error": str(exc)}
+        )
+
+
+def _warn(config: dict[str, Any], available: int) -> None:
+    unit_id, test_type, threshold = config["unit_id"], config["test_type"], int(config["threshold"])
+    notify = list(config.get("notify") or [])
+    event_id = f"{events.INVENTORY_LOW}:{unit_id}:{test_type}:{int(config['warnings'])}"
+    data = {"test-type": test_type, "available": available, "threshold": threshold, "notified": notify}
+    try:
+        events.publish(event_id, events.INVENTORY_LOW, unit_id, config["unit_path"], data)
+    except DomainError:
+        # Nothing went out: arm again so the next check warns.
+        repo.rearm({"pk": config["pk"], "sk": config["sk"]}, available, now_iso())
+        forget_cache()
+        raise
+    if not notify:
+        return
+    unit = directory.get_unit(unit_id)
+    name = unit.name if unit else unit_id
+    subject = f"Low stock: {available} {test_type} test IDs left in {name}"
+    text = (
+        f"Hello,\n\n{name} has {available} available {test_type} test IDs, below the threshold of "
+        f"{threshold} you set.\n\nAdd test IDs (POST /v1/test-ids or an import) to refill the stock. You "
+        "will not be warned again until the stock is back at or above the threshold.\n"
+    )
+    html = (
+        f"<p>Hello,</p><p><strong>{escape(name)}</strong> has <strong>{available}</strong> available "
+        f"{escape(test_type)} test IDs, below the threshold of {threshold} you set.</p>"
+        "<p>Add test IDs (POST /v1/test-ids or an import) to refill the stock. You will not be warned again "
+        "until the stock is back at or above the threshold.</p>"
+    )
+    try:
+        mail.send(notify, subject, text, html)
+    except DomainError:
+        # The event is out (the notification worker may still tell them); do not send it twice.
+        logger.error("low-stock e-mail not sent", extra={"unit": unit_id, "type": test_type})
+
+
+def _view(item: dict[str, Any]) -> ThresholdView:
+    return ThresholdView(
+        org_unit=item["unit_id"],
+        test_type=item["test_type"],
+        threshold=int(item.get("threshold", 0)),
+        notify=list(item.get("notify") or []),
+        armed=bool(item.get("armed", True)),
+        warnings=int(item.get("warnings", 0)),
+        warned_at=item.get("warned_at"),
+        available=item.get("last_available"),
+        updated_at=item["updated_at"],
+    )
+
+
+def set_threshold(caller: Caller, request: ThresholdRequest) -> ThresholdView:
+    from gateway import inventory  # inventory calls this module after its changes
+
+    unit = inventory.unit_for(caller, request.org_unit)
+    test_type = request.test_type.strip()
+    if not TEST_TYPE.match(test_type):
+        raise InvalidInput("test-type", "must be 1-63 letters, digits, '-' or '_' (e.g. Academic-Plus)")
+    now = now_iso()
+    if request.threshold == 0:
+        repo.delete(unit.tree, unit.path, test_type)
+        _remember(unit.tree, unit.path, test_type, None)
+        return ThresholdView(
+            org_unit=unit.id,
+            test_type=test_type,
+            threshold=0,
+            notify=[],
+            armed=False,
+            warnings=0,
+            updated_at=now,
+        )
+    notify: list[str] = []
+    for address in request.notify:
+        if address.casefold() not in {a.casefold() for a in notify}:
+            notify.append(address)
+    if not notify:
+        raise InvalidInput("notify", "at least one e-mail address is required to warn (or set threshold 0)")
+    key = repo.key(unit.tree, unit.path, test_type)
+    stored = repo.put(
+        {
+            **key,
+            "entity": "stock-threshold",
+            "unit_id": unit.id,
+            "unit_path": unit.path,
+            "test_type": test_type,
+            "threshold": request.threshold,
+            "notify": notify,
+            "updated_at": now,
+            "updated_by": caller.key_id,
+        }
+    )
+    _remember(unit.tree, unit.path, test_type, stored)
+    check_quietly(unit.id, unit.path, unit.tree, test_type)  # already below: warn now
+    item = repo.get(unit.tree, unit.path, test_type)
+    assert item is not None
+    return _view(item)
+
+
+def list_thresholds(caller: Caller) -> ThresholdPage:
+    return ThresholdPage(items=[_view(i) for i in repo.subtree(caller.tree, caller.unit_path)])

@@ -1,0 +1,292 @@
+"""SQS event sources, as Lambda's event source mapping runs them: poll, invoke with a batch, delete.
+
+For every ``Type: SQS`` event of a template function, :func:`wire_sqs` starts a :class:`QueuePoller`:
+
+- **Batches**: up to ``BatchSize`` messages (default 10) per invocation, in Lambda's SQS event shape
+  (``messageId``, ``receiptHandle``, ``body``, ``attributes`` with ``ApproximateReceiveCount``,
+  ``messageAttributes``, ``eventSource: aws:sqs``, ``eventSourceARN``, ...).
+- **Success** deletes the whole batch. **A raised exception** deletes nothing: every message of the batch
+  becomes visible again after the queue's ``VisibilityTimeout`` and is redelivered.
+- **Partial failures**: with ``FunctionResponseTypes: [ReportBatchItemFailures]``, a reply
+  ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`` deletes all but those; a reply naming
+  an id that is not in the batch (or an empty id) fails the whole batch, as Lambda does. Without the
+  setting the reply is ignored and the batch is deleted.
+- **Dead letters**: moto keeps the queue's ``RedrivePolicy``: a message received ``maxReceiveCount``
+  times moves to the dead-letter queue at its next receive.
+- ``Enabled: false`` is honoured; ``ScalingConfig.MaximumConcurrency`` sets the number of pollers
+  (at most 8); ``MaximumBatchingWindowInSeconds`` is ignored (batches go out as soon as they are read).
+
+Polls are short (``WaitTimeSeconds=0``: moto runs one request at a time, so a long poll would stall every
+other call); an idle poller looks again every ``idle_seconds`` and at once when the stack sees a message
+sent (the stack's moto observer calls :meth:`QueuePoller.wake`).
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local.aws import MotoExchange
+from local.aws import client as moto_client
+from local.cfn import EventSource, Template
+from local.lambdas import LocalFunction
+
+MAX_RECEIVE = 10  # SQS's limit per ReceiveMessage
+SEND_OPERATIONS = (
+    "SendMessage",
+    "SendMessageBatch",
+    "ChangeMessageVisibility",
+    "ChangeMessageVisibilityBatch",
+)
+_SYSTEM_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "AWSTraceHeader",
+)
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    """One SQS event source of the template, resolved."""
+
+    function_id: str
+    event_name: str
+    queue_arn: str
+    queue_url: str
+    batch_size: int = 10
+    report_failures: bool = False
+    enabled: bool = True
+    concurrency: int = 1
+
+    @classmethod
+    def from_event(cls, template: Template, source: EventSource) -> SqsSource:
+        props = source.properties
+        queue_arn = str(props["Queue"])
+        name = queue_arn.rsplit(":", 1)[-1]
+        endpoint = (template.endpoint_url or "").rstrip("/")
+        scaling = props.get("ScalingConfig") or {}
+        return cls(
+            function_id=source.function_id,
+            event_name=source.name,
+            queue_arn=queue_arn,
+            queue_url=f"{endpoint}/{template.account_id}/{name}",
+            batch_size=max(1, int(props.get("BatchSize", 10))),
+            report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            enabled=str(props.get("Enabled", True)).lower() != "false",
+            concurrency=max(1, min(8, int(scaling.get("MaximumConcurrency", 1)))),
+        )
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """Lambda's SQS event for messages as ReceiveMessage returned them."""
+    records = []
+    for message in messages:
+        attributes = message.get("Attributes") or {}
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message.get("Body", ""),
+                "attributes": {k: str(attributes[k]) for k in _SYSTEM_ATTRIBUTES if k in attributes},
+                "messageAttributes": {
+                    name: _message_attribute(value)
+                    for name, value in (message.get("MessageAttributes") or {}).items()
+                },
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    binary = value.get("BinaryValue")
+    return {
+        "stringValue": value.get("StringValue"),
+        "binaryValue": base64.b64encode(binary).decode() if isinstance(binary, bytes) else binary,
+        "stringListValues": list(value.get("StringListValues") or []),
+        "binaryListValues": [
+            base64.b64encode(b).decode() if isinstance(b, bytes) else b
+            for b in value.get("BinaryListValues") or []
+        ],
+        "dataType": value.get("DataType", "String"),
+    }
+
+
+def failed_ids(reply: Any, batch_ids: set[str]) -> set[str] | None:
+    """The message ids a ReportBatchItemFailures reply names; None when it fails the whole batch."""
+    if not isinstance(reply, dict) or not reply.get("batchItemFailures"):
+        return set()
+    failures = reply["batchItemFailures"]
+    if not isinstance(failures, list):
+        return None
+    ids = set()
+    for failure in failures:
+        item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not item or item not in batch_ids:
+            return None  # Lambda treats a malformed reply as a failure of the whole batch
+        ids.add(str(item))
+    return ids
+
+
+class QueuePoller:
+    """Polls one queue for one function (``concurrency`` threads)."""
+
+    def __init__(
+        self,
+        source: SqsSource,
+        function: LocalFunction,
+        endpoint_url: str,
+        region: str,
+        idle_seconds: float = 1.0,
+    ) -> None:
+        self.source = source
+        self.function = function
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.idle_seconds = idle_seconds
+        self.invocations = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._local = threading.local()
+
+    def _sqs(self) -> Any:
+        client = getattr(self._local, "sqs", None)
+        if client is None:
+            client = self._local.sqs = moto_client("sqs", self.endpoint_url)
+        return client
+
+    def start(self) -> None:
+        for index in range(self.source.concurrency):
+            thread = threading.Thread(
+                target=self._loop,
+                name=f"sqs-{self.source.function_id}-{self.source.event_name}-{index}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                handled = self.poll_once()
+            except Exception as exc:  # moto going away on stop, or a bug: keep the poller alive
+                if self._stop.is_set():
+                    return
+                print(f"local stack: polling {self.source.queue_url} failed: {exc!r}")
+                handled = 0
+            if handled == 0:
+                self._wake.wait(self.idle_seconds)
+
+    def receive(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        while len(messages) < self.source.batch_size:
+            got = (
+                self._sqs()
+                .receive_message(
+                    QueueUrl=self.source.queue_url,
+                    MaxNumberOfMessages=min(MAX_RECEIVE, self.source.batch_size - len(messages)),
+                    WaitTimeSeconds=0,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+                .get("Messages", [])
+            )
+            messages.extend(got)
+            if len(got) < MAX_RECEIVE:
+                break
+        return messages
+
+    def poll_once(self) -> int:
+        """Receive one batch and run it through the function; the number of messages handled."""
+        messages = self.receive()
+        if not messages:
+            return 0
+        event = sqs_event(messages, self.source.queue_arn, self.region)
+        ids = {m["MessageId"] for m in messages}
+        self.invocations += 1
+        try:
+            reply = self.function.invoke(event)
+        except Exception:
+            print(
+                f"local stack: {self.source.function_id} failed on a batch of {len(messages)} from "
+                f"{self.source.queue_arn.rsplit(':', 1)[-1]}; "
+                "the messages come back after the visibility timeout:"
+            )
+            traceback.print_exc()
+            return len(messages)
+        failed: set[str] | None = failed_ids(reply, ids) if self.source.report_failures else set()
+        if failed is None:
+            print(f"local stack: {self.source.function_id} replied {reply!r}: the whole batch failed")
+            return len(messages)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), MAX_RECEIVE):
+            self._sqs().delete_message_batch(
+                QueueUrl=self.source.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + MAX_RECEIVE])
+                ],
+            )
+        return len(messages)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Poll in the caller's thread until the queue has nothing visible (tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.poll_once():
+            pass
+
+
+def wire_sqs(context: Any, sources: list[EventSource]) -> None:
+    """Start a poller for each SQS event source (see the module's docstring for the behaviour)."""
+    template: Template = context.template
+    pollers: list[QueuePoller] = []
+    for event_source in sources:
+        source = SqsSource.from_event(template, event_source)
+        if not source.enabled:
+            print(f"local stack: {source.function_id}.{source.event_name} is disabled (Enabled: false)")
+            continue
+        poller = QueuePoller(
+            source, context.runtime[source.function_id], context.endpoint_url, template.region
+        )
+        poller.start()
+        pollers.append(poller)
+        context.pollers.append(poller)
+        context.stoppers.append(poller.stop)
+
+    def observe(exchange: MotoExchange) -> None:
+        if exchange.operation in SEND_OPERATIONS and exchange.status < 300:
+            for poller in pollers:
+                poller.wake()
+
+    context.observers.append(observe)
+    context.stoppers.append(lambda: _discard(context.observers, observe))
+
+
+def _discard(items: list[Callable[..., Any]], item: Callable[..., Any]) -> None:
+    if item in items:
+        items.remove(item)

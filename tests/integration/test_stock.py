@@ -1,0 +1,190 @@
+"""Low-stock warnings (one e-mail and one event per crossing, re-armed by a refill) and the burn rate."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from gateway import aws, stock
+from tests.integration.test_expiry import published
+from tests.integration.test_provisioning import add_ids, sent_mail
+
+ADMINS = ["ops@school.example.com", "head@school.example.com"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    stock.forget_cache()
+    yield
+    stock.forget_cache()
+
+
+def set_threshold(stack, threshold, test_type="Academic-Plus", notify=ADMINS, **extra):
+    return stack.api.call(
+        "PUT",
+        "/v1/inventory/thresholds",
+        {"test-type": test_type, "threshold": threshold, "notify": notify, **extra},
+    )
+
+
+def take(stack, n=1):
+    for _ in range(n):
+        assert stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"}).status == 201
+
+
+def warnings_sent(before):
+    return [m for m in sent_mail()[before:] if m.subject.startswith("Low stock")]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "description"),
+    [
+        (
+            {"test-type": "Academic-Plus", "threshold": 5},
+            400,
+            "notify: at least one e-mail address is required",
+        ),
+        (
+            {"test-type": "Academic-Plus", "threshold": 5, "notify": ["not-mail"]},
+            400,
+            "notify: must be a valid e-mail",
+        ),
+        (
+            {"test-type": "Academic-Plus", "threshold": -1, "notify": ADMINS},
+            400,
+            "threshold: must be at least 0",
+        ),
+        (
+            {"test-type": "Academic-Plus", "threshold": "x", "notify": ADMINS},
+            400,
+            "threshold: must be an integer",
+        ),
+        ({"threshold": 5, "notify": ADMINS}, 400, "test-type: is required"),
+        (
+            {"test-type": "Bad Type!", "threshold": 5, "notify": ADMINS},
+            400,
+            "test-type: must be 1-63 letters",
+        ),
+        (
+            {"test-type": "A", "threshold": 5, "notify": ADMINS, "org-unit": "ou_nope"},
+            404,
+            "org-unit: no organisation",
+        ),
+        ({"test-type": "A", "threshold": 5, "notify": ADMINS * 6}, 400, "notify: "),
+    ],
+)
+def test_bad_thresholds_are_refused_naming_the_field(stack, body, status, description):
+    reply = stack.api.call("PUT", "/v1/inventory/thresholds", body)
+    assert reply.status == status and reply.description.startswith(description), reply.text
+    assert stack.api.get("/v1/inventory/thresholds").json() == {"items": []}
+
+
+def test_only_admins_set_thresholds(stack):
+    key = stack.api.post("/v1/api-keys", {"org-unit": stack.root, "role": "integration"}).json()["api-key"]
+    assert stack.api.as_key(key).call("PUT", "/v1/inventory/thresholds", {}).status == 403
+    assert stack.api.as_key(key).get("/v1/inventory/thresholds").status == 403
+
+
+def test_falling_below_the_threshold_warns_once_and_a_refill_rearms_it(stack):
+    # Given 6 test IDs and a threshold of 3 with two admins to warn
+    add_ids(stack.api, 6)
+    reply = set_threshold(stack, 3)
+    assert reply.status == 200, reply.text
+    assert reply.json()["armed"] is True and reply.json()["warnings"] == 0
+    published(kind="inventory.low")
+    mail = len(sent_mail())
+    # When fulfilments take the stock down to 2, then to 0
+    take(stack, 3)
+    assert warnings_sent(mail) == []
+    take(stack, 1)
+    take(stack, 2)
+    # Then the admins got one e-mail and one inventory.low event, not one per fulfilment
+    sent = warnings_sent(mail)
+    assert len(sent) == 1 and sent[0].destinations["ToAddresses"] == ADMINS
+    assert "2 Academic-Plus test IDs left" in sent[0].subject
+    low = published(kind="inventory.low")
+    assert [e["id"] for e in low] == [f"inventory.low:{stack.root}:Academic-Plus:1"]
+    assert low[0]["data"] == {
+        "test-type": "Academic-Plus",
+        "available": 2,
+        "threshold": 3,
+        "notified": ADMINS,
+    }
+    state = stack.api.get("/v1/inventory/thresholds").json()["items"][0]
+    assert state["armed"] is False and state["warnings"] == 1
+    # When the stock is refilled, the warning re-arms; the next fall warns again
+    add_ids(stack.api, 4, prefix="R")
+    assert stack.api.get("/v1/inventory/thresholds").json()["items"][0]["armed"] is True
+    take(stack, 2)
+    assert len(warnings_sent(mail)) == 2
+    assert [e["id"] for e in published(kind="inventory.low")] == [
+        f"inventory.low:{stack.root}:Academic-Plus:2"
+    ]
+
+
+def test_a_threshold_above_the_current_stock_warns_at_once_and_0_removes_it(stack):
+    add_ids(stack.api, 2)
+    mail = len(sent_mail())
+    reply = set_threshold(stack, 10, notify=["ops@school.example.com"])
+    assert reply.json()["armed"] is False and reply.json()["available"] == 2
+    assert len(warnings_sent(mail)) == 1
+    removed = set_threshold(stack, 0, notify=[])
+    assert removed.status == 200 and removed.json()["threshold"] == 0
+    assert stack.api.get("/v1/inventory/thresholds").json() == {"items": []}
+    take(stack, 2)
+    assert len(warnings_sent(mail)) == 1
+
+
+def test_thresholds_are_per_unit_and_a_sibling_cannot_see_them(stack):
+    north = stack.api.post("/v1/org-units", {"name": "North"}).json()["id"]
+    south = stack.api.post("/v1/org-units", {"name": "South"}).json()["id"]
+    assert set_threshold(stack, 2, **{"org-unit": north}).status == 200
+    south_admin = stack.api.post("/v1/api-keys", {"org-unit": south, "role": "admin"}).json()["api-key"]
+    assert stack.api.as_key(south_admin).get("/v1/inventory/thresholds").json() == {"items": []}
+    assert (
+        stack.api.as_key(south_admin)
+        .call(
+            "PUT",
+            "/v1/inventory/thresholds",
+            {"org-unit": north, "test-type": "A", "threshold": 1, "notify": ADMINS},
+        )
+        .status
+        == 403
+    )
+    assert [t["org-unit"] for t in stack.api.get("/v1/inventory/thresholds").json()["items"]] == [north]
+
+
+def test_a_warning_that_cannot_be_mailed_does_not_fail_the_fulfilment(stack):
+    add_ids(stack.api, 3)
+    set_threshold(stack, 2)
+
+    def refuse(**_):
+        raise ClientError(
+            {"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "SendEmail"
+        )
+
+    published(kind="inventory.low")
+    aws.client("sesv2").meta.events.register("before-call.sesv2.SendEmail", refuse)
+    try:
+        reply = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"})
+        reply = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"})
+    finally:
+        aws.client("sesv2").meta.events.unregister("before-call.sesv2.SendEmail", refuse)
+    assert reply.status == 201
+    assert len(published(kind="inventory.low")) == 1  # the event still went out, once
+
+
+def test_the_inventory_reports_the_burn_rate_and_days_of_stock_left(stack):
+    add_ids(stack.api, 10)
+    add_ids(stack.api, 3, test_type="General", prefix="G")
+    take(stack, 6)
+    report = stack.api.get("/v1/inventory").json()
+    by_type = {s["test-type"]: s for s in report["stock"]}
+    assert by_type["Academic-Plus"] == {
+        "test-type": "Academic-Plus",
+        "available": 4,
+        "used-last-30-days": 6,
+        "burn-rate-per-day": 0.2,
+        "days-of-stock-left": 20.0,
+    }
+    assert by_type["General"]["burn-rate-per-day"] == 0.0 and by_type["General"]["days-of-stock-left"] is None
