@@ -7,7 +7,6 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from gateway import imports
 from gateway.auth import current_caller
 from gateway.contracts import Role
 from gateway.http.app import requires
@@ -29,6 +28,8 @@ router = Router()  # type: ignore[no-untyped-call]
 )
 @requires(Role.ADMIN)
 def create_import(request: Annotated[CreateImport | None, Body()] = None) -> tuple[ImportCreated, int]:
+    from gateway import imports  # off the provisioning function's cold path (only these routes need it)
+
     return imports.create(current_caller(), request), 201
 
 
@@ -42,4 +43,6 @@ def create_import(request: Annotated[CreateImport | None, Body()] = None) -> tup
 def import_status(
     importId: Annotated[str, Path(max_length=64, description="The import id.")],
 ) -> ImportStatus:
+    from gateway import imports
+
     return imports.status(current_caller(), importId)
