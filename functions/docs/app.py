@@ -4,14 +4,9 @@ X-Ray tracing comes from the function's `Tracing: Active` (template.yaml); the p
 out of API functions because importing the X-Ray SDK alone adds ~120 ms to every cold start.
 """
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from gateway.http.app import Api
 from gateway.http.routes import admin, docs, imports, jobs, provisioning, registration, results, stock
 
-logger = Logger()
 api = Api(
     registration.router,
     provisioning.router,
@@ -26,6 +21,4 @@ api = Api(
 docs.publish(api.openapi_json)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return api.handle(event, context)
+lambda_handler = api.lambda_handler(metrics=False)

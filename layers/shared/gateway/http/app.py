@@ -167,6 +167,19 @@ class Api:
             if media != policy.body:
                 raise UnsupportedMediaType(f"content-type: must be {policy.body} (got '{media or 'none'}')")
 
+    def lambda_handler(
+        self, *, metrics: bool = True
+    ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+        """The API function's entry point: `handle` with structured logs (the API request id as correlation
+        id) and, unless `metrics` is off, the request's EMF metrics flushed after it."""
+        from aws_lambda_powertools import Metrics
+        from aws_lambda_powertools.logging import correlation_paths
+
+        handler: Callable[[dict[str, Any], LambdaContext], dict[str, Any]] = self.handle
+        if metrics:
+            handler = Metrics().log_metrics(handler)
+        return Logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(handler)
+
     def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
             self._guard(event)
