@@ -10,6 +10,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from gateway import aws
+from gateway.repo import inventory as inventory_repo
 
 # The seed's example request body, with its extra closing brace removed.
 SEED_BODY = (
@@ -296,6 +297,50 @@ def test_allocation_moves_ids_to_a_child_which_can_then_fulfil(stack):
         "/v1/test-ids/allocations", {"org-unit": stack.root, "test-type": "Academic-Plus", "count": 1}
     )
     assert itself.status == 400
+
+
+@pytest.mark.timeout(30)
+def test_a_test_id_moved_while_pooled_by_its_old_unit_can_be_fulfilled_by_the_new_one(stack, monkeypatch):
+    # Given a unit whose instance has read two candidates and used one (the other waits in its pool)
+    monkeypatch.setattr(inventory_repo, "SHARDS", 1)  # both in one index partition: one read sees both
+    add_ids(stack.api, 2)
+    first = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"})
+    assert first.status == 201, first.text
+    child = _child(stack, "Campus")
+    this_instance = inventory_repo.pool
+    # When another instance (its own pool) allocates the remaining test ID to a child unit
+    monkeypatch.setattr(inventory_repo, "pool", inventory_repo._Pool())
+    moved = stack.api.post(
+        "/v1/test-ids/allocations", {"org-unit": child, "test-type": "Academic-Plus", "count": 1}
+    )
+    assert moved.status == 200, moved.text
+    # and the child then asks this instance for one
+    monkeypatch.setattr(inventory_repo, "pool", this_instance)
+    taken = stack.api.as_key(_key(stack, child)).post(
+        "/v1/fulfillments", {"product-code": "GTX-Academic-Plus"}
+    )
+    # Then the child gets it at once (the parent's stale pool entry neither hides it nor spins the claim)
+    assert taken.status == 201, taken.text
+    assert taken.json()["test-id"] == moved.json()["test-ids"][0]
+
+
+@pytest.mark.timeout(60)
+def test_an_index_entry_that_never_satisfies_the_claim_ends_in_a_retryable_503_not_a_hang(stack):
+    # Given the only indexed test ID of a type was changed behind the index's back (still listed, not Ready)
+    (test_id,) = add_ids(stack.api, 1)
+    aws.dynamodb().update_item(
+        TableName=stack.resources.tables["InventoryTable"],
+        Key={"pk": {"S": f"TID#{test_id}"}, "sk": {"S": "TID"}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "Started"}},
+    )
+    # When a fulfilment asks for that type
+    reply = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"})
+    # Then it gives up with a retryable error instead of spinning until the function times out
+    assert reply.status == 503, reply.text
+    assert "retry" in reply.json()["description"]
+    assert stack.api.get(f"/v1/test-ids/{test_id}").json()["status"] == "Started"
 
 
 def test_a_unit_cannot_draw_from_or_see_a_siblings_inventory(stack):

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from gateway import aws
 from gateway.config import get_settings
-from gateway.errors import AlreadyExists
+from gateway.errors import AlreadyExists, Unavailable
 from gateway.repo import (
     decode_cursor,
     encode_cursor,
@@ -40,6 +40,11 @@ from gateway.repo import (
 SHARDS = 8
 CANDIDATES_PER_QUERY = 100
 POOL_SECONDS = 30.0
+# Conditional misses one claim tolerates before giving up with a retryable 503. Each miss means another
+# claimer took the candidate (or the index lagged); a few pooled batches' worth is far beyond normal
+# contention (about 0.05 misses per claim under a 16-client race) and stops an index entry that never
+# satisfies the condition from spinning the function until its timeout.
+MAX_CLAIM_MISSES = 500
 AVAILABLE_INDEX = "AvailableIndex"
 TREE_INDEX = "TreeIndex"
 READY = "Ready"
@@ -161,7 +166,9 @@ class _Pool:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._keys: dict[tuple[str, str], deque[tuple[float, dict[str, Any]]]] = {}
-        self._pooled: set[str] = set()  # pk values waiting in some queue: each is handed to one claimer
+        # (pool, pk) pairs waiting in a queue: each is handed to one claimer. Per pool, not per pk: a test ID
+        # moved to another unit (allocation) can sit in its old unit's queue and be fetched for its new one.
+        self._pooled: set[tuple[tuple[str, str], str]] = set()
         self._refilling: set[tuple[str, str]] = set()
         self._rounds: dict[tuple[str, str], int] = {}
         self._sold_out: dict[tuple[str, str], bool] = {}
@@ -170,7 +177,7 @@ class _Pool:
         queue = self._keys.get(pool)
         while queue:
             fetched, key = queue.popleft()
-            self._pooled.discard(key["pk"]["S"])
+            self._pooled.discard((pool, key["pk"]["S"]))
             if time.monotonic() - fetched < POOL_SECONDS:
                 return key
         return None
@@ -202,8 +209,8 @@ class _Pool:
                     now = time.monotonic()
                     queue = self._keys.setdefault(pool, deque())
                     for key in keys:
-                        if key["pk"]["S"] not in self._pooled:
-                            self._pooled.add(key["pk"]["S"])
+                        if (pool, key["pk"]["S"]) not in self._pooled:
+                            self._pooled.add((pool, key["pk"]["S"]))
                             queue.append((now, key))
                     self._cond.notify_all()
             if not keys:
@@ -235,7 +242,7 @@ def claim(
     """Take one available test ID of `test_type` in `unit_id`, applying `update` (which must also remove
     avail_pk / avail_sk or move them) in the same conditional write. None when none is available."""
     client = aws.dynamodb()
-    while True:
+    for _ in range(MAX_CLAIM_MISSES):
         key = pool.next_key((unit_id, test_type), lambda: _first_batch(unit_id, test_type))
         if key is None:
             return None
@@ -254,6 +261,7 @@ def claim(
                 continue  # someone else took it first: try the next candidate
             raise storage_error(exc) from exc
         return from_item(resp["Attributes"])
+    raise Unavailable("test IDs of this type are being claimed concurrently; retry the request.")
 
 
 def update(
