@@ -6,11 +6,10 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from gateway import aws
 from gateway.repo import inventory as inventory_repo
+from tests.integration import mailer
 
 # The seed's example request body, with its extra closing brace removed.
 SEED_BODY = (
@@ -23,7 +22,8 @@ SEED_BODY = (
 
 
 def sent_mail():
-    return ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    """What SES accepted, after the mailer ran (STX e-mails go through the notifications queue)."""
+    return mailer.sent_mail()
 
 
 def add_ids(api, n, test_type="Academic-Plus", unit=None, prefix="T"):
@@ -179,23 +179,28 @@ def test_an_idempotency_key_replays_the_first_reply_and_sends_one_email(stack):
     assert stack.api.get("/v1/inventory").json()["available"] == 2
 
 
-def test_an_ses_failure_assigns_nothing_and_sends_nothing(stack):
+def test_a_queue_failure_assigns_nothing_and_sends_nothing(stack):
+    # Given an available test ID, and a notifications queue that refuses messages
     add_ids(stack.api, 1)
     stack.api.handler("ProvisioningFunction")
     before, mail_before = stack.snapshot(), len(sent_mail())
 
-    def refuse(**_):
-        raise ClientError(
-            {"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "SendEmail"
-        )
+    def refuse(params, **_):
+        if params.get("QueueUrl", "").endswith("NotificationsQueue"):
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
 
-    aws.client("sesv2").meta.events.register("before-call.sesv2.SendEmail", refuse)
-    reply = stack.api.post(
-        "/v1/fulfillments", {"product-code": "STX-Academic-Plus", "email": "c@example.com"}
-    )
+    aws.client("sqs").meta.events.register("before-parameter-build.sqs.SendMessage", refuse)
+    try:
+        # When an STX fulfilment is asked for
+        reply = stack.api.post(
+            "/v1/fulfillments", {"product-code": "STX-Academic-Plus", "email": "c@example.com"}
+        )
+    finally:
+        aws.client("sqs").meta.events.unregister("before-parameter-build.sqs.SendMessage", refuse)
+    # Then it is a 503, the claim is undone and no e-mail goes out
     assert reply.status == 503
     assert (
-        reply.description == "email: the message could not be sent; nothing was assigned, retry the request"
+        reply.description == "email: the message could not be queued; nothing was assigned, retry the request"
     )
     assert len(sent_mail()) == mail_before
     after = stack.api.get("/v1/test-ids/T00000").json()

@@ -38,6 +38,11 @@ class Settings(BaseModel):
     # Largest request body the API accepts (bytes); larger bodies get 413.
     max_body_bytes: int = 64 * 1024
     local_stack: bool = False
+    # E-mail notifications (issue 6): settings / suppressions / sent records, the mailer's queue and the
+    # SES configuration set whose events (send, bounce, complaint) come back through SNS.
+    notifications_table: str = ""
+    notifications_queue_url: str = ""
+    mail_configuration_set: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +68,9 @@ class Settings(BaseModel):
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),
             local_stack=env.get("LOCAL_STACK", "").lower() == "true",
+            notifications_table=env.get("NOTIFICATIONS_TABLE", ""),
+            notifications_queue_url=env.get("NOTIFICATIONS_QUEUE_URL", ""),
+            mail_configuration_set=env.get("MAIL_CONFIGURATION_SET", ""),
         )
 
 

@@ -42,6 +42,10 @@ class RegisterRequest(BaseModel):
     redirectURL: OptionalUrl = Field(
         default=None, description="After completion of the test the candidate is redirected here."
     )
+    sendEmail: bool = Field(
+        default=False,
+        description="Also e-mail the candidate the invitation with the take-test URL (once per invitation).",
+    )
 
 
 class RegisterResult(BaseModel):
@@ -71,6 +75,11 @@ class InvitationView(BaseModel):
     candidateId: str
     createdAt: str
     updatedAt: str
+    email_bounced: bool = Field(
+        default=False,
+        alias="email-bounced",
+        description="An e-mail to the candidate bounced (or was marked as spam): the address is suppressed.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- V1
@@ -301,6 +310,7 @@ class TrackEvent(StrEnum):
     TECHNICAL_DIFFICULTY = "technical-difficulty"
     ASSIGNMENT_EXPIRED = "assignment.expired"
     INVENTORY_LOW = "inventory.low"
+    INVITATION_EMAIL_BOUNCED = "invitation.email_bounced"
 
 
 class TrackRequest(Kebab):

@@ -163,7 +163,11 @@ def _enqueue(delivery: str, delay: float = 0) -> None:
 
 
 def dispatch(event: dict[str, Any]) -> list[str]:
-    """One delivery per endpoint that asked for `event`; a repeated event creates nothing new."""
+    """One delivery per endpoint that asked for `event`; a repeated event creates nothing new. An event
+    that may send e-mail also goes on to the mailer (gateway.notify; it de-duplicates on the event id)."""
+    from gateway import notify
+
+    notify.forward(event)
     created = []
     now, path = now_iso(), event["unit-path"]
     for endpoint in endpoints_for(event):

@@ -1,7 +1,8 @@
 """iTEP-style fulfilment: GTX hands an available test ID back, STX also e-mails it to the candidate.
 
-A fulfilment is one conditional claim (no test ID is ever assigned twice); STX sends one e-mail after the
-claim, and undoes the claim if SES refuses, so a failed request assigns nothing and sends nothing.
+A fulfilment is one conditional claim (no test ID is ever assigned twice); STX queues one e-mail after the
+claim (the mailer sends it through SES, retrying through the queue), and undoes the claim if it cannot be
+queued, so a failed request assigns nothing and sends nothing.
 Retries with the same Idempotency-Key get the first reply (gateway.http.routes.provisioning).
 """
 
@@ -12,10 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from gateway import itep, mail, stock, tracks
+from gateway import itep, stock, tracks
 from gateway.auth import Caller
 from gateway.contracts import FulfilmentReply, FulfilmentRequest
-from gateway.errors import Conflict, InvalidInput
+from gateway.errors import Conflict, InvalidInput, Unavailable
 from gateway.expiry import index_keys, parse_expire
 from gateway.repo import inventory as repo
 from gateway.repo import now_iso
@@ -97,13 +98,11 @@ def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
         raise Conflict(f"product-code: no test ID available for product code {request.product_code}")
     sent = False
     if kind == "STX":
-        subject, text, html = mail.test_id_message(item["test_id"], item["password"], test_type)
         try:
-            mail.send(str(request.email), subject, text, html, [request.bcc] if request.bcc else None)
+            sent = _queue_email(caller, item, str(request.email), request.bcc)
         except Exception:
             _undo(item, caller.key_id)
             raise
-        sent = True
     stock.check_quietly(caller.unit_id, caller.unit_path, caller.tree, test_type)
     return FulfilmentReply(
         test_id=item["test_id"],
@@ -116,6 +115,32 @@ def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
         track=track,
         email_sent=sent,
     )
+
+
+def _queue_email(caller: Caller, item: dict[str, Any], email: str, bcc: str | None) -> bool:
+    """Queue the STX e-mail for the mailer (SES, retried through the queue; once per claim). The message
+    carries no password: the mailer reads it with the claim, and sends nothing if the claim was undone.
+    False (nothing queued) when the unit switched test-ID e-mails off or the address is suppressed."""
+    from gateway import mailtexts, notify
+    from gateway.repo import notifications
+
+    if not notify.effective(caller.unit_path).sends(mailtexts.TEST_ID) or notifications.suppressed(
+        caller.unit_id, email
+    ):
+        return False
+    try:
+        notify.enqueue(
+            f"{notify.TEST_ID_EMAIL}:{item['test_id']}:{item['claim_id']}",
+            notify.TEST_ID_EMAIL,
+            caller.unit_id,
+            caller.unit_path,
+            {"test-id": item["test_id"], "claim-id": item["claim_id"], "email": email, "bcc": bcc},
+        )
+    except Unavailable as exc:
+        raise Unavailable(
+            "email: the message could not be queued; nothing was assigned, retry the request"
+        ) from exc
+    return True
 
 
 def _undo(item: dict[str, Any], by: str) -> None:

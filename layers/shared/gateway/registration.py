@@ -83,8 +83,30 @@ def register(caller: Caller, test_id: int, request: RegisterRequest) -> Register
             )
         except candidates.InvitationIdTaken:
             continue  # another candidate owns this derived id: take the next one in the sequence
+        if request.sendEmail:
+            _queue_invitation_email(caller, inv_id, test_id, request)
         return RegisterResult(testInvitationId=inv_id, takeTestURL=take_test_url(inv_id))
     raise Unavailable("Could not allocate an invitation id; retry the request.")
+
+
+def _queue_invitation_email(caller: Caller, inv_id: int, test_id: int, request: RegisterRequest) -> None:
+    """One invitation e-mail per invitation: the event id is the invitation's, so posting again (or a retry
+    after a 503 here) queues the same event and the mailer sends it once."""
+    from gateway import notify
+
+    notify.enqueue(
+        f"{notify.INVITATION_EMAIL}:{inv_id}",
+        notify.INVITATION_EMAIL,
+        caller.unit_id,
+        caller.unit_path,
+        {
+            "invitation-id": inv_id,
+            "candidate-id": candidate_id(caller.unit_id, request.emailId),
+            "test-id": test_id,
+            "email": request.emailId,
+            "full-name": request.fullName,
+        },
+    )
 
 
 def get_invitation(caller: Caller, inv_id: int) -> InvitationView:
@@ -107,4 +129,5 @@ def get_invitation(caller: Caller, inv_id: int) -> InvitationView:
         candidateId=item["candidate_id"],
         createdAt=item["created_at"],
         updatedAt=item["updated_at"],
+        **{"email-bounced": bool(item.get("email_bounced", False))},
     )

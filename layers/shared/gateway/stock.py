@@ -1,9 +1,10 @@
 """Low-stock warnings: per unit and test type, an admin sets a threshold and the addresses to warn.
 
-When the available test IDs of that type in that unit fall below the threshold, the unit's admins get one
-e-mail (SES) and one `inventory.low` event goes out, not one per fulfilment: the first instance to see it
-disarms the threshold with a conditional write and only that one warns. Stock back at or above the
-threshold re-arms it (checked after imports, expiry and additions, and at the next fulfilment).
+When the available test IDs of that type in that unit fall below the threshold, one `inventory.low` event
+goes out (and with it one e-mail to the threshold's addresses, sent by the mailer, gateway.notify), not
+one per fulfilment: the first instance to see it disarms the threshold with a conditional write and only
+that one warns. Stock back at or above the threshold re-arms it (checked after imports, expiry and
+additions, and at the next fulfilment).
 
 How admins are reached: API keys carry no e-mail, so the threshold carries the addresses (`notify`).
 
@@ -17,17 +18,16 @@ from __future__ import annotations
 
 import threading
 import time
-from html import escape
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from gateway import events, mail
+from gateway import events
 from gateway.auth import Caller
 from gateway.errors import DomainError, InvalidInput
 from gateway.inventory_contracts import ThresholdPage, ThresholdRequest, ThresholdView
 from gateway.itep import TEST_TYPE
-from gateway.repo import directory, now_iso
+from gateway.repo import now_iso
 from gateway.repo import stock as repo
 
 logger = Logger(child=True)
@@ -100,27 +100,7 @@ def _warn(config: dict[str, Any], available: int) -> None:
         repo.rearm({"pk": config["pk"], "sk": config["sk"]}, available, now_iso())
         forget_cache()
         raise
-    if not notify:
-        return
-    unit = directory.get_unit(unit_id)
-    name = unit.name if unit else unit_id
-    subject = f"Low stock: {available} {test_type} test IDs left in {name}"
-    text = (
-        f"Hello,\n\n{name} has {available} available {test_type} test IDs, below the threshold of "
-        f"{threshold} you set.\n\nAdd test IDs (POST /v1/test-ids or an import) to refill the stock. You "
-        "will not be warned again until the stock is back at or above the threshold.\n"
-    )
-    html = (
-        f"<p>Hello,</p><p><strong>{escape(name)}</strong> has <strong>{available}</strong> available "
-        f"{escape(test_type)} test IDs, below the threshold of {threshold} you set.</p>"
-        "<p>Add test IDs (POST /v1/test-ids or an import) to refill the stock. You will not be warned again "
-        "until the stock is back at or above the threshold.</p>"
-    )
-    try:
-        mail.send(notify, subject, text, html)
-    except DomainError:
-        # The event is out (the notification worker may still tell them); do not send it twice.
-        logger.error("low-stock e-mail not sent", extra={"unit": unit_id, "type": test_type})
+    # The e-mail to `notify` is the mailer's: dispatch forwards inventory.low to it (gateway.notify).
 
 
 def _view(item: dict[str, Any]) -> ThresholdView:

@@ -1,0 +1,257 @@
+"""Every e-mail the service sends, per language, in one place: subject, text and HTML as jinja2 templates.
+
+Subjects and text bodies are rendered without escaping; HTML bodies with autoescape on, so a candidate
+named `<script>` is shown, never run. A template sees:
+
+- `unit`: the organisation unit's `name` and `id`;
+- `candidate`: `full_name` and `email` of the recipient candidate (empty for admin mail);
+- the event's own fields (below, per template).
+
+`render(name, language, context)` -> Rendered(subject, text, html). `SAMPLES` are the preview's defaults.
+To add a language, add a dict to TEXTS with the same keys; settings accept the languages present here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+# Template names (also the settings' event names and the preview route's {event}).
+INVITATION = "invitation"
+TEST_ID = "test-id"
+TEST_COMPLETED = "test-completed"
+TEST_COMPLETED_ADMIN = "test-completed-admin"
+CERTIFICATION_FAILED = "certification-failed"
+ASSIGNMENT_EXPIRED = "assignment-expired"
+LOW_STOCK = "low-stock"
+NAMES = (
+    INVITATION,
+    TEST_ID,
+    TEST_COMPLETED,
+    TEST_COMPLETED_ADMIN,
+    CERTIFICATION_FAILED,
+    ASSIGNMENT_EXPIRED,
+    LOW_STOCK,
+)
+# Mail to candidates (the unit's "notify clients" switch and per-event switches apply); the others go to
+# the unit's admins.
+CLIENT_TEMPLATES = (INVITATION, TEST_ID, TEST_COMPLETED, CERTIFICATION_FAILED, ASSIGNMENT_EXPIRED)
+
+_LAYOUT = (
+    '<!doctype html><html><body style="font-family:Arial,Helvetica,sans-serif;font-size:15px;color:#222">'
+    "{% block body %}{% endblock %}"
+    '<p style="color:#777;font-size:12px">{{ unit.name }}</p></body></html>'
+)
+
+EN: dict[str, dict[str, str]] = {
+    INVITATION: {
+        "subject": "{{ unit.name }}: your test invitation",
+        "text": (
+            "Hello {{ candidate.full_name }},\n\n{{ unit.name }} has registered you for a test.\n\n"
+            "Start it here: {{ take_test_url }}\n\nThe link is personal: do not share it.\n\nGood luck!\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello {{ candidate.full_name }},</p>'
+            "<p><strong>{{ unit.name }}</strong> has registered you for a test.</p>"
+            '<p><a href="{{ take_test_url }}">Start the test</a></p>'
+            "<p>The link is personal: do not share it.</p><p>Good luck!</p>{% endblock %}"
+        ),
+    },
+    # The STX e-mail (iTEP seed): the test ID, its password and how to start.
+    TEST_ID: {
+        "subject": "Your {{ test_type }} test ID",
+        "text": (
+            "Hello,\n\nYou have been given a {{ test_type }} test.\n\n"
+            "Test ID:  {{ test_id }}\nPassword: {{ password }}\n\n"
+            "To start, open {{ start_url }} and sign in with the test ID and password above. Use a computer "
+            "with a working microphone and speakers, and allow about two hours.\n\nGood luck!\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello,</p><p>You have been given a '
+            "<strong>{{ test_type }}</strong> test.</p>"
+            "<table><tr><td>Test ID</td><td><strong>{{ test_id }}</strong></td></tr>"
+            "<tr><td>Password</td><td><strong>{{ password }}</strong></td></tr></table>"
+            '<p>To start, open <a href="{{ start_url }}">{{ start_url }}</a> '
+            "and sign in with the test ID and "
+            "password above. Use a computer with a working microphone and speakers, and allow about two "
+            "hours.</p><p>Good luck!</p>{% endblock %}"
+        ),
+    },
+    TEST_COMPLETED: {
+        "subject": "{{ unit.name }}: you have completed your test",
+        "text": (
+            "Hello {{ candidate.full_name }},\n\nThank you for completing your {{ test_type or 'test' }}"
+            "{% if completed_on %} on {{ completed_on }}{% endif %}.\n"
+            "{% if score is not none %}\nYour score: {{ score }}{% if total is not none %} of {{ total }}"
+            "{% endif %}\n{% endif %}"
+            "{% if report_url %}\nYour report: {{ report_url }}\n{% endif %}"
+            "\n{{ unit.name }} will be in touch about the next steps.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello {{ candidate.full_name }},</p>'
+            "<p>Thank you for completing your {{ test_type or 'test' }}"
+            "{% if completed_on %} on {{ completed_on }}{% endif %}.</p>"
+            "{% if score is not none %}<p>Your score: <strong>{{ score }}</strong>"
+            "{% if total is not none %} of {{ total }}{% endif %}</p>{% endif %}"
+            '{% if report_url %}<p><a href="{{ report_url }}">Your report</a></p>{% endif %}'
+            "<p>{{ unit.name }} will be in touch about the next steps.</p>{% endblock %}"
+        ),
+    },
+    TEST_COMPLETED_ADMIN: {
+        "subject": "{{ unit.name }}: a candidate completed a test",
+        "text": (
+            "Hello,\n\n{{ candidate.full_name }} <{{ candidate.email }}> completed "
+            "{{ test_type or 'a test' }}{% if completed_on %} on {{ completed_on }}{% endif %}."
+            "{% if score is not none %}\nScore: {{ score }}"
+            "{% if total is not none %} of {{ total }}{% endif %}"
+            "{% endif %}\n\nYou receive this because {{ unit.name }} asked for completion e-mails.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello,</p><p>{{ candidate.full_name }} '
+            "&lt;{{ candidate.email }}&gt; completed {{ test_type or 'a test' }}"
+            "{% if completed_on %} on {{ completed_on }}{% endif %}.</p>"
+            "{% if score is not none %}<p>Score: <strong>{{ score }}</strong>"
+            "{% if total is not none %} of {{ total }}{% endif %}</p>{% endif %}"
+            "<p>You receive this because {{ unit.name }} asked for completion e-mails.</p>{% endblock %}"
+        ),
+    },
+    CERTIFICATION_FAILED: {
+        "subject": "{{ unit.name }}: your {{ test_type }} {{ level }} certification test",
+        "text": (
+            "Hello {{ candidate.full_name }},\n\nYou did not pass the {{ test_type }} {{ level }} "
+            "certification test this time.\n"
+            "{% if cant_do %}\nAreas to improve:\n{% for line in cant_do %}- {{ line }}\n{% endfor %}"
+            "{% endif %}"
+            "{% if review %}\nReview before your next attempt:\n{% for line in review %}- {{ line }}\n"
+            "{% endfor %}{% endif %}"
+            "\nYou can take the test again once you have reviewed these areas.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello {{ candidate.full_name }},</p>'
+            "<p>You did not pass the <strong>{{ test_type }} {{ level }}</strong> certification test this "
+            "time.</p>"
+            "{% if cant_do %}<p>Areas to improve:</p><ul>{% for line in cant_do %}<li>{{ line }}</li>"
+            "{% endfor %}</ul>{% endif %}"
+            "{% if review %}<p>Review before your next attempt:</p><ul>{% for line in review %}"
+            "<li>{{ line }}</li>{% endfor %}</ul>{% endif %}"
+            "<p>You can take the test again once you have reviewed these areas.</p>{% endblock %}"
+        ),
+    },
+    ASSIGNMENT_EXPIRED: {
+        "subject": "{{ unit.name }}: your {{ test_type }} test has expired",
+        "text": (
+            "Hello {{ candidate.full_name or '' }},\n\n"
+            "The {{ test_type }} test {{ test_id }} assigned to you "
+            "expired{% if expire %} on {{ expire }}{% endif %} before it was started, and has been "
+            "withdrawn.\n\nAsk {{ unit.name }} for a new test if you still need one.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello {{ candidate.full_name or "" }},</p>'
+            "<p>The {{ test_type }} test <strong>{{ test_id }}</strong> assigned to you expired"
+            "{% if expire %} on {{ expire }}{% endif %} before it was started, and has been withdrawn.</p>"
+            "<p>Ask {{ unit.name }} for a new test if you still need one.</p>{% endblock %}"
+        ),
+    },
+    # The low-stock warning (provisioning issue) to the addresses of the threshold.
+    LOW_STOCK: {
+        "subject": "Low stock: {{ available }} {{ test_type }} test IDs left in {{ unit.name }}",
+        "text": (
+            "Hello,\n\n{{ unit.name }} has {{ available }} available {{ test_type }} test IDs, below the "
+            "threshold of {{ threshold }} you set.\n\n"
+            "Add test IDs (POST /v1/test-ids or an import) to refill "
+            "the stock. You will not be warned again until the stock is back at or above the threshold.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello,</p><p><strong>{{ unit.name }}</strong> has '
+            "<strong>{{ available }}</strong> available {{ test_type }} test IDs, below the threshold of "
+            "{{ threshold }} you set.</p>"
+            "<p>Add test IDs (POST /v1/test-ids or an import) to refill the stock. "
+            "You will not be warned again until the stock is back at or above the threshold.</p>"
+            "{% endblock %}"
+        ),
+    },
+}
+
+TEXTS: dict[str, dict[str, dict[str, str]]] = {"en": EN}
+LANGUAGES = tuple(TEXTS)
+DEFAULT_LANGUAGE = "en"
+
+# Preview defaults: what each template shows when the caller gives no data of its own.
+SAMPLES: dict[str, dict[str, Any]] = {
+    INVITATION: {"take_test_url": "https://engine.example.com/take/SAMPLE-TOKEN"},
+    TEST_ID: {
+        "test_type": "Academic-Plus",
+        "test_id": "3279B035APR",
+        "password": "k9Qx7",
+        "start_url": "https://engine.example.com",
+    },
+    TEST_COMPLETED: {
+        "test_type": "Placement test",
+        "completed_on": "2026-01-15",
+        "score": 34,
+        "total": 50,
+        "report_url": "https://engine.example.com/report/SAMPLE",
+    },
+    TEST_COMPLETED_ADMIN: {
+        "test_type": "Placement test",
+        "completed_on": "2026-01-15",
+        "score": 34,
+        "total": 50,
+    },
+    CERTIFICATION_FAILED: {
+        "test_type": "Academic",
+        "level": "A2",
+        "cant_do": ["Can understand the main points of short, simple announcements."],
+        "review": ["Listening: Unit 4, Unit 6", "Reading: Unit 5"],
+    },
+    ASSIGNMENT_EXPIRED: {"test_type": "Academic-Plus", "test_id": "3279B035APR", "expire": "2026-01-31"},
+    LOW_STOCK: {"test_type": "Academic-Plus", "available": 3, "threshold": 10},
+}
+SAMPLE_CANDIDATE = {"full_name": "Mary Poppins", "email": "mary.poppins@example.com"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=4)
+def _environments(language: str) -> tuple[Any, Any]:
+    from jinja2 import DictLoader, Environment, StrictUndefined
+
+    texts = TEXTS[language]
+    plain = {f"{name}.subject": t["subject"] for name, t in texts.items()}
+    plain |= {f"{name}.text": t["text"] for name, t in texts.items()}
+    html = {f"{name}.html": t["html"] for name, t in texts.items()} | {"layout.html": _LAYOUT}
+    # Subjects and text bodies are plain text (no HTML to escape); the HTML environment escapes.
+    text_env = Environment(
+        loader=DictLoader(plain),
+        autoescape=False,  # noqa: S701
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    html_env = Environment(loader=DictLoader(html), autoescape=True, undefined=StrictUndefined)
+    return text_env, html_env
+
+
+def render(name: str, language: str, context: dict[str, Any]) -> Rendered:
+    """Subject, text and HTML of template `name` in `language` (falls back to English)."""
+    language = language if language in TEXTS else DEFAULT_LANGUAGE
+    text_env, html_env = _environments(language)
+    values = {"candidate": {"full_name": "", "email": ""}} | SAMPLES_EMPTY.get(name, {}) | context
+    subject = text_env.get_template(f"{name}.subject").render(values)
+    return Rendered(
+        subject=" ".join(subject.split()),  # one line, whatever the data held
+        text=text_env.get_template(f"{name}.text").render(values),
+        html=html_env.get_template(f"{name}.html").render(values),
+    )
+
+
+# Every variable a template reads, empty: optional data missing from an event renders as nothing.
+SAMPLES_EMPTY: dict[str, dict[str, Any]] = {
+    name: {key: ([] if isinstance(value, list) else None) for key, value in sample.items()}
+    for name, sample in SAMPLES.items()
+}
