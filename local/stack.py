@@ -20,6 +20,7 @@ from local.lambdas import LambdaRuntime
 from local.outbox import Outbox, accept_any_sender
 from local.resources import CreatedResources, create_resources
 from local.server import FrontServer, LocalHandler
+from local.sesevents import SesEventPublisher
 from local.triggers import TriggerContext, stop_triggers, wire_triggers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -273,6 +274,13 @@ class LocalStack:
             template, self.runtime, self._moto.url, observers=self._moto.app.observers
         )
         wire_triggers(self._triggers)
+        # SES configuration sets' event destinations (send, bounce, complaint) -> their SNS topics.
+        moto_url = self._moto.url
+        ses_events = SesEventPublisher(template, lambda: aws.client("sns", moto_url))
+        if ses_events.wired:
+            self._moto.app.observers.append(ses_events.observe)
+            ses_events.start()
+            self._triggers.stoppers.append(ses_events.stop)
         self._seed()
         if engine_secret_name:
             self.engine_secret = self._client("secretsmanager").get_secret_value(SecretId=engine_secret_name)[
