@@ -555,3 +555,21 @@ def test_every_email_has_a_preview_with_sample_data(stack, event):
 def test_an_unknown_preview_is_404(stack):
     reply = stack.api.get("/v1/notifications/preview/newsletter")
     assert reply.status == 404 and reply.description.startswith("event: no e-mail 'newsletter'")
+
+
+def test_a_bounce_of_the_archive_copy_suppresses_it_but_leaves_the_invitation_alone(stack):
+    # Given a unit archiving every e-mail to a BCC address, and an invitation e-mail that went out
+    settings(stack.api, bcc="archive@school.example.com")
+    inv = register(stack)["testInvitationId"]
+    mailer.run_mailer()
+    published()  # (clear the events queue)
+    # When only the archive copy bounces
+    bounce = ses_event(
+        "Bounce", notify.mail_id(f"invitation.email:{inv}", CANDIDATE), address="archive@school.example.com"
+    )
+    feed_back(bounce)
+    # Then the archive address is suppressed, but the candidate's invitation is not marked and no event goes out
+    items = stack.api.get("/v1/notifications/suppressions").json()["items"]
+    assert [i["email"] for i in items] == ["archive@school.example.com"]
+    assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["email-bounced"] is False
+    assert [e for e in mailer_events() if e["type"] == "invitation.email_bounced"] == []

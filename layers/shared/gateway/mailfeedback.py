@@ -86,8 +86,8 @@ def _suppress(mail_id: str, reason: str, detail: str | None, addresses: list[Any
         Metrics().add_metric(
             name="EmailsBounced" if reason == "bounce" else "EmailsComplained", unit=MetricUnit.Count, value=1
         )
-        if not record.get("client"):
-            continue  # an admin's address: suppressed, but no candidate to tell the tracks about
+        if not record.get("client") or address.casefold() != str(record.get("recipient", "")).casefold():
+            continue  # an admin's or the archive (bcc) address: suppressed, no candidate to tell about
         if record.get("invitation_id") is not None:
             _mark_invitation(int(record["invitation_id"]), now, reason)
         events.publish(
