@@ -573,3 +573,37 @@ def test_a_bounce_of_the_archive_copy_suppresses_it_but_leaves_the_invitation_al
     assert [i["email"] for i in items] == ["archive@school.example.com"]
     assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["email-bounced"] is False
     assert [e for e in mailer_events() if e["type"] == "invitation.email_bounced"] == []
+
+
+def test_sent_bounced_and_suppressed_emails_are_counted_in_emf_metrics(stack, capsys):
+    # Given an e-mail that is sent, then bounces, then a second one to the same address
+    publish_failed(stack)
+    mailer.run_mailer()
+    feed_back(ses_event("Bounce", notify.mail_id("ct:1", CANDIDATE)))
+    publish_failed(stack, event_id="ct:2")
+    mailer.run_mailer()
+    # Then the functions' EMF output counts one sent, one bounced, one suppressed
+    metrics: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith('{"_aws"'):
+            blob = json.loads(line)
+            for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                values = blob[definition["Name"]]
+                metrics[definition["Name"]] = metrics.get(definition["Name"], 0) + sum(
+                    values if isinstance(values, list) else [values]
+                )
+    assert metrics.get("EmailsSent") == 1 and metrics.get("EmailsBounced") == 1
+    assert metrics.get("EmailsSuppressed") == 1
+
+
+def test_lifting_a_suppression_is_scoped(stack):
+    _, north_api = child_unit(stack)
+    south, _ = child_unit(stack, "South")
+    reply = north_api.delete(
+        "/v1/notifications/suppressions", query={"email": "x@example.com", "org-unit": south}
+    )
+    assert reply.status == 403
+    missing = stack.api.delete("/v1/notifications/suppressions", query={"email": "x@example.com"})
+    assert missing.status == 404 and missing.description.startswith(
+        "email: 'x@example.com' is not suppressed"
+    )
