@@ -607,3 +607,21 @@ def test_lifting_a_suppression_is_scoped(stack):
     assert missing.status == 404 and missing.description.startswith(
         "email: 'x@example.com' is not suppressed"
     )
+
+
+def test_a_unit_in_spanish_mails_in_spanish_and_its_children_inherit_it(stack):
+    # Given a unit whose e-mails are in Spanish, and a child unit that set nothing
+    north, north_api = child_unit(stack)
+    assert settings(north_api, language="es").json()["effective"]["language"] == "es"
+    _, east_api = child_unit(stack, "East Wing", parent=north)
+    # When a candidate of the child is invited, and an admin previews the same e-mail
+    register(stack, api=east_api)
+    mailer.run_mailer()
+    preview = east_api.get("/v1/notifications/preview/invitation").json()
+    # Then both are in Spanish, with the child's name
+    [message] = mails_to(CANDIDATE)
+    assert message.subject == "East Wing: su invitación a la prueba"
+    assert preview["language"] == "es" and preview["subject"] == message.subject
+    # And a preview may ask for another language
+    english = east_api.get("/v1/notifications/preview/invitation", query={"language": "en"}).json()
+    assert english["subject"] == "East Wing: your test invitation"

@@ -173,7 +173,137 @@ EN: dict[str, dict[str, str]] = {
     },
 }
 
-TEXTS: dict[str, dict[str, dict[str, str]]] = {"en": EN}
+ES: dict[str, dict[str, str]] = {
+    INVITATION: {
+        "subject": "{{ unit.name }}: su invitación a la prueba",
+        "text": (
+            "Hola {{ candidate.full_name }}:\n\n{{ unit.name }} le ha inscrito en una prueba.\n\n"
+            "Empiece aquí: {{ take_test_url }}\n\nEl enlace es personal: no lo comparta.\n\n¡Suerte!\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola {{ candidate.full_name }}:</p>'
+            "<p><strong>{{ unit.name }}</strong> le ha inscrito en una prueba.</p>"
+            '<p><a href="{{ take_test_url }}">Empezar la prueba</a></p>'
+            "<p>El enlace es personal: no lo comparta.</p><p>¡Suerte!</p>{% endblock %}"
+        ),
+    },
+    TEST_ID: {
+        "subject": "Su ID de prueba {{ test_type }}",
+        "text": (
+            "Hola:\n\nSe le ha asignado una prueba {{ test_type }}.\n\n"
+            "ID de prueba: {{ test_id }}\nContraseña:   {{ password }}\n\n"
+            "Para empezar, abra {{ start_url }} e inicie sesión con el ID y la contraseña. Use un ordenador "
+            "con micrófono y altavoces, y reserve unas dos horas.\n\n¡Suerte!\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola:</p><p>Se le ha asignado una prueba '
+            "<strong>{{ test_type }}</strong>.</p>"
+            "<table><tr><td>ID de prueba</td><td><strong>{{ test_id }}</strong></td></tr>"
+            "<tr><td>Contraseña</td><td><strong>{{ password }}</strong></td></tr></table>"
+            '<p>Para empezar, abra <a href="{{ start_url }}">{{ start_url }}</a> e inicie sesión con el ID '
+            "y la contraseña. Use un ordenador con micrófono y altavoces, y reserve unas dos horas.</p>"
+            "<p>¡Suerte!</p>{% endblock %}"
+        ),
+    },
+    TEST_COMPLETED: {
+        "subject": "{{ unit.name }}: ha completado su prueba",
+        "text": (
+            "Hola {{ candidate.full_name }}:\n\nGracias por completar su {{ test_type or 'prueba' }}"
+            "{% if completed_on %} el {{ completed_on }}{% endif %}.\n"
+            "{% if score is not none %}\nSu puntuación: {{ score }}{% if total is not none %} de {{ total }}"
+            "{% endif %}\n{% endif %}"
+            "{% if report_url %}\nSu informe: {{ report_url }}\n{% endif %}"
+            "\n{{ unit.name }} se pondrá en contacto con usted.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola {{ candidate.full_name }}:</p>'
+            "<p>Gracias por completar su {{ test_type or 'prueba' }}"
+            "{% if completed_on %} el {{ completed_on }}{% endif %}.</p>"
+            "{% if score is not none %}<p>Su puntuación: <strong>{{ score }}</strong>"
+            "{% if total is not none %} de {{ total }}{% endif %}</p>{% endif %}"
+            '{% if report_url %}<p><a href="{{ report_url }}">Su informe</a></p>{% endif %}'
+            "<p>{{ unit.name }} se pondrá en contacto con usted.</p>{% endblock %}"
+        ),
+    },
+    TEST_COMPLETED_ADMIN: {
+        "subject": "{{ unit.name }}: un candidato ha completado una prueba",
+        "text": (
+            "Hola:\n\n{{ candidate.full_name }} <{{ candidate.email }}> ha completado "
+            "{{ test_type or 'una prueba' }}{% if completed_on %} el {{ completed_on }}{% endif %}."
+            "{% if score is not none %}\nPuntuación: {{ score }}"
+            "{% if total is not none %} de {{ total }}{% endif %}{% endif %}"
+            "\n\nRecibe este mensaje porque {{ unit.name }} pidió avisos de pruebas completadas.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola:</p><p>{{ candidate.full_name }} '
+            "&lt;{{ candidate.email }}&gt; ha completado {{ test_type or 'una prueba' }}"
+            "{% if completed_on %} el {{ completed_on }}{% endif %}.</p>"
+            "{% if score is not none %}<p>Puntuación: <strong>{{ score }}</strong>"
+            "{% if total is not none %} de {{ total }}{% endif %}</p>{% endif %}"
+            "<p>Recibe este mensaje porque {{ unit.name }} pidió avisos de pruebas completadas.</p>"
+            "{% endblock %}"
+        ),
+    },
+    CERTIFICATION_FAILED: {
+        "subject": "{{ unit.name }}: su prueba de certificación {{ test_type }} {{ level }}",
+        "text": (
+            "Hola {{ candidate.full_name }}:\n\nEsta vez no ha superado la prueba de certificación "
+            "{{ test_type }} {{ level }}.\n"
+            "{% if cant_do %}\nÁreas de mejora:\n{% for line in cant_do %}- {{ line }}\n{% endfor %}"
+            "{% endif %}"
+            "{% if review %}\nRepase antes del próximo intento:\n{% for line in review %}- {{ line }}\n"
+            "{% endfor %}{% endif %}"
+            "\nPodrá repetir la prueba cuando haya repasado estas áreas.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola {{ candidate.full_name }}:</p>'
+            "<p>Esta vez no ha superado la prueba de certificación <strong>{{ test_type }} {{ level }}"
+            "</strong>.</p>"
+            "{% if cant_do %}<p>Áreas de mejora:</p><ul>{% for line in cant_do %}<li>{{ line }}</li>"
+            "{% endfor %}</ul>{% endif %}"
+            "{% if review %}<p>Repase antes del próximo intento:</p><ul>{% for line in review %}"
+            "<li>{{ line }}</li>{% endfor %}</ul>{% endif %}"
+            "<p>Podrá repetir la prueba cuando haya repasado estas áreas.</p>{% endblock %}"
+        ),
+    },
+    ASSIGNMENT_EXPIRED: {
+        "subject": "{{ unit.name }}: su prueba {{ test_type }} ha caducado",
+        "text": (
+            "Hola {{ candidate.full_name or '' }}:\n\n"
+            "La prueba {{ test_type }} {{ test_id }} que se le asignó caducó"
+            "{% if expire %} el {{ expire }}{% endif %} sin haberse empezado, y se ha retirado.\n\n"
+            "Pida una nueva a {{ unit.name }} si todavía la necesita.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola {{ candidate.full_name or "" }}:</p>'
+            "<p>La prueba {{ test_type }} <strong>{{ test_id }}</strong> que se le asignó caducó"
+            "{% if expire %} el {{ expire }}{% endif %} sin haberse empezado, y se ha retirado.</p>"
+            "<p>Pida una nueva a {{ unit.name }} si todavía la necesita.</p>{% endblock %}"
+        ),
+    },
+    LOW_STOCK: {
+        "subject": (
+            "Existencias bajas: quedan {{ available }} IDs de prueba {{ test_type }} en {{ unit.name }}"
+        ),
+        "text": (
+            "Hola:\n\n{{ unit.name }} tiene {{ available }} IDs de prueba {{ test_type }} disponibles, por "
+            "debajo del umbral de {{ threshold }} que fijó.\n\n"
+            "Añada IDs de prueba (POST /v1/test-ids o una importación). No se le volverá a avisar hasta que "
+            "las existencias vuelvan a alcanzar el umbral.\n"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola:</p>'
+            "<p><strong>{{ unit.name }}</strong> tiene "
+            "<strong>{{ available }}</strong> IDs de prueba {{ test_type }} disponibles, "
+            "por debajo del umbral "
+            "de {{ threshold }} que fijó.</p>"
+            "<p>Añada IDs de prueba (POST /v1/test-ids o una importación). No se le volverá a avisar hasta "
+            "que las existencias vuelvan a alcanzar el umbral.</p>{% endblock %}"
+        ),
+    },
+}
+
+TEXTS: dict[str, dict[str, dict[str, str]]] = {"en": EN, "es": ES}
 LANGUAGES = tuple(TEXTS)
 DEFAULT_LANGUAGE = "en"
 

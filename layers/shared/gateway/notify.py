@@ -324,7 +324,7 @@ def _completed(data: dict[str, Any], settings: Effective, candidates: Any, inven
                     str(admin),
                     context | {"candidate": _candidate(name, str(email or ""))},
                     False,
-                    dedupe=dedupe,
+                    dedupe=f"{dedupe}:admin",  # another e-mail, even to the candidate's own address
                 )
             )
     return mails

@@ -30,7 +30,7 @@ class SettingsRequest(Kebab):
     sender: Email | None = Field(default=None, description="From address (a verified SES identity).")
     reply_to: Email | None = Field(default=None, alias="reply-to", description="Reply-To address.")
     bcc: Email | None = Field(default=None, description="Archive address: a blind copy of every e-mail.")
-    language: str | None = Field(default=None, max_length=8, description="Language of the e-mails (en).")
+    language: str | None = Field(default=None, max_length=8, description="Language of the e-mails (en, es).")
     admin_emails: list[Email] | None = Field(
         default=None, alias="admin-emails", max_length=20, description="The unit's admins' addresses."
     )
