@@ -625,3 +625,28 @@ def test_a_unit_in_spanish_mails_in_spanish_and_its_children_inherit_it(stack):
     # And a preview may ask for another language
     english = east_api.get("/v1/notifications/preview/invitation", query={"language": "en"}).json()
     assert english["subject"] == "East Wing: your test invitation"
+
+
+def test_an_email_costs_five_dynamodb_calls_and_one_ses_call(stack):
+    # Given an invitation e-mail queued (the registration itself costs no extra DynamoDB call)
+    register(stack)
+    mailer.handler("mailer")
+    calls: list[str] = []
+    hook = lambda model, **_: calls.append(f"{model.service_model.service_name}:{model.name}")  # noqa: E731
+    for service in ("dynamodb", "sesv2"):
+        aws.client(service).meta.events.register(f"before-call.{service}", hook)
+    try:
+        # When the mailer sends it
+        mailer.run_queue(get_settings().notifications_queue_url, "mailer")
+    finally:
+        for service in ("dynamodb", "sesv2"):
+            aws.client(service).meta.events.unregister(f"before-call.{service}", hook)
+    # Then: settings of the unit's path, the unit's name, the claim, the suppression check, SES, the record
+    assert calls == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "sesv2:SendEmail",
+        "dynamodb:UpdateItem",
+    ]
