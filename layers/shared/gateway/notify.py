@@ -26,6 +26,10 @@ Exactly once per (event, recipient), whatever the retries — the order, and why
   out the retry claims it and sends. Nothing lost. (Only an SES `Send` event later than the lease could
   double a message; SES publishes them within seconds, the lease is ten minutes.)
 
+The lease (10 min) is longer than the mailer's timeout (60 s), so an attempt still running never loses its
+claim to a retry; and shorter than the queue's redelivery window (10 receives x 120 s visibility), so a
+crashed attempt is redone before the message would be dead-lettered.
+
 Suppressed addresses (bounced or complained, per unit) are never mailed: the record becomes `suppressed`.
 """
 
