@@ -650,3 +650,33 @@ def test_an_email_costs_five_dynamodb_calls_and_one_ses_call(stack):
         "sesv2:SendEmail",
         "dynamodb:UpdateItem",
     ]
+
+
+def test_the_email_history_of_an_address_shows_each_email_its_status_and_feedback(stack):
+    # Given an invitation e-mail that bounced, then a certification e-mail held back by the suppression
+    inv = register(stack)["testInvitationId"]
+    mailer.run_mailer()
+    feed_back(ses_event("Bounce", notify.mail_id(f"invitation.email:{inv}", CANDIDATE)))
+    publish_failed(stack)
+    mailer.run_mailer()
+    # When support looks the address up
+    north_support = stack.api.post("/v1/api-keys", {"org-unit": stack.root, "role": "support"}).json()[
+        "api-key"
+    ]
+    reply = stack.api.as_key(north_support).get(
+        "/v1/notifications/emails", query={"email": CANDIDATE.upper()}
+    )
+    # Then both e-mails show, newest first, with what happened to them
+    assert reply.status == 200, reply.text
+    items = reply.json()["items"]
+    assert [(i["template"], i["status"], i["feedback"]) for i in items] == [
+        ("certification-failed", "suppressed", None),
+        ("invitation", "sent", "bounce"),
+    ]
+    assert items[1]["event-id"] == f"invitation.email:{inv}" and items[1]["message-id"]
+    # And another unit's admin cannot look into this unit
+    _, north_api = child_unit(stack)
+    assert (
+        north_api.get("/v1/notifications/emails", query={"email": CANDIDATE, "org-unit": stack.root}).status
+        == 403
+    )

@@ -391,6 +391,7 @@ def deliver(event: dict[str, Any], one: Mail, settings: Effective, unit: dict[st
         "claimed_at": now_iso(),
         "expiration": int(now) + RETENTION_SECONDS,
     }
+    record |= repo.history_keys(event["org-unit"], one.to, record["claimed_at"], key)
     if not repo.claim(record, now):
         seen = repo.get_mail(key)
         if seen is not None and seen.get("status") != repo.SENDING:

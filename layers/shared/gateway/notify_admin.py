@@ -8,6 +8,8 @@ from gateway import mailtexts, notify, orgs
 from gateway.auth import Caller
 from gateway.errors import InvalidInput, NotFound
 from gateway.notify_contracts import (
+    EmailPage,
+    EmailView,
     PreviewView,
     SettingsRequest,
     SettingsView,
@@ -116,6 +118,34 @@ def preview(
             "html": rendered.html,
         }
     )
+
+
+def email_history(
+    caller: Caller, unit_id: str | None, email: str, limit: int, cursor: str | None
+) -> EmailPage:
+    unit = orgs.unit_in_scope(caller, unit_id or caller.unit_id, "org-unit")
+    start = decode_cursor(cursor)
+    if start is not None and start.get("gsi1pk") != f"RCPT#{unit.id}#{email.casefold()}":
+        raise InvalidInput("cursor", "belongs to another listing")
+    items, last = repo.history(unit.id, email, min(limit, MAX_PAGE), start)
+    views = [
+        EmailView.model_validate(
+            {
+                "mail-id": i["mail_id"],
+                "email": i["recipient"],
+                "template": i["template"],
+                "event-type": i["event_type"],
+                "event-id": i["event_id"],
+                "status": i["status"],
+                "at": i["claimed_at"],
+                "message-id": i.get("message_id"),
+                "feedback": i.get("feedback"),
+                "error": i.get("error"),
+            }
+        )
+        for i in items
+    ]
+    return EmailPage.model_validate({"items": views, "next-cursor": encode_cursor(last)})
 
 
 def _suppression(item: dict[str, Any]) -> SuppressionView:

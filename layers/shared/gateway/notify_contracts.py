@@ -68,6 +68,24 @@ class PreviewView(Kebab):
     html: str
 
 
+class EmailView(Kebab):
+    mail_id: str = Field(alias="mail-id")
+    email: str
+    template: str = Field(description="Which e-mail: invitation, test-id, test-completed, ...")
+    event_type: str = Field(alias="event-type")
+    event_id: str = Field(alias="event-id")
+    status: str = Field(description="sending | sent | suppressed | rejected")
+    at: str = Field(description="When the mailer took it on.")
+    message_id: str | None = Field(default=None, alias="message-id", description="SES's message id.")
+    feedback: str | None = Field(default=None, description="bounce | complaint, when SES reported one.")
+    error: str | None = Field(default=None, description="SES's refusal, for rejected e-mails.")
+
+
+class EmailPage(Kebab):
+    items: list[EmailView]
+    next_cursor: str | None = Field(default=None, alias="next-cursor")
+
+
 class SuppressionView(Kebab):
     email: str
     org_unit: str = Field(alias="org-unit")

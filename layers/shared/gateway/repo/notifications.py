@@ -158,6 +158,32 @@ def claim(record: dict[str, Any], now: float) -> bool:
     return True
 
 
+def history_keys(unit_id: str, address: str, at: str, mail_id: str) -> dict[str, str]:
+    return {"gsi1pk": f"RCPT#{unit_id}#{address.casefold()}", "gsi1sk": f"{at}#{mail_id}"}
+
+
+def history(
+    unit_id: str, address: str, limit: int, start: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], Any]:
+    """E-mails to `address` from the unit, newest first (RecipientIndex)."""
+    request: dict[str, Any] = {
+        "TableName": _table(),
+        "IndexName": "RecipientIndex",
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": values({":pk": f"RCPT#{unit_id}#{address.casefold()}"}),
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if start:
+        request["ExclusiveStartKey"] = to_item(start)
+    try:
+        resp = aws.dynamodb().query(**request)
+    except ClientError as exc:
+        raise storage_error(exc) from exc
+    last = resp.get("LastEvaluatedKey")
+    return [from_item(i) for i in resp.get("Items", [])], (from_item(last) if last else None)
+
+
 def get_mail(mail_id: str) -> dict[str, Any] | None:
     try:
         resp = aws.dynamodb().get_item(

@@ -13,6 +13,7 @@ from gateway.contracts import Role
 from gateway.http.app import requires
 from gateway.http.routes.common import documented
 from gateway.notify_contracts import (
+    EmailPage,
     PreviewView,
     SettingsRequest,
     SettingsView,
@@ -68,6 +69,24 @@ def preview(
     language: Annotated[str | None, Query(max_length=8)] = None,
 ) -> PreviewView:
     return notify_admin.preview(current_caller(), event, org_unit, full_name, email, language)
+
+
+@router.get(
+    "/v1/notifications/emails",
+    summary="E-mails the unit sent (or held back) to an address, newest first",
+    description="One item per e-mail: which, for which event, its status (sent, suppressed, rejected, "
+    "sending) and SES's feedback (bounce, complaint).",
+    tags=["Notifications"],
+    responses=documented(200, "A page."),
+)
+@requires(Role.ADMIN, Role.SUPPORT, body=None)
+def email_history(
+    email: Annotated[str, Query(min_length=3, max_length=254)],
+    org_unit: UnitQuery = None,
+    limit: Annotated[int, Query(ge=1, le=notify_admin.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> EmailPage:
+    return notify_admin.email_history(current_caller(), org_unit, email, limit, cursor)
 
 
 @router.get(
