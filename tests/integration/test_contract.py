@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from tests.helpers import LambdaContext, api_event
+from tests.integration.test_results_intake import post_result
 
 ENVELOPE = "#/components/schemas/ErrorEnvelope"
 BODY_METHODS = {"post", "put", "patch"}
@@ -78,3 +81,47 @@ def test_a_body_that_is_not_utf8_is_a_400_naming_the_body_and_stores_nothing(sta
     assert reply["statusCode"] == 400, reply
     assert json.loads(reply["body"]) == {"statuscode": "400.1", "description": "body: is not valid UTF-8"}
     assert stack.snapshot(ignore=("IdempotencyTable",)) == before
+
+
+# Regressions: each of these was a 500 (found by the property tests of tests/unit/test_properties.py).
+def test_a_deliveries_filter_before_the_first_utc_time_is_a_400_naming_it(stack):
+    reply = stack.api.get("/v1/deliveries", query={"from": "0001-01-01T00:00:00+01:00"})
+    assert reply.status == 400 and reply.json()["description"].startswith("from: must be a date-time"), (
+        reply.text
+    )
+
+
+def test_an_expire_without_a_due_time_is_a_400_and_assigns_nothing(stack):
+    # Given a test ID in stock
+    stack.api.post(
+        "/v1/test-ids", {"test-ids": [{"test-id": "OVF1", "password": "p", "test-type": "Academic"}]}
+    )
+    before = stack.snapshot(ignore=("IdempotencyTable",))
+    # When a fulfilment asks for an assignment expiring on the last representable day
+    reply = stack.api.post(
+        "/v1/fulfillments", {"product-code": "GTX-Academic", "assigned-to": {"expire": "9999-12-31"}}
+    )
+    # Then it is refused naming the field, and nothing is assigned
+    assert reply.status == 400 and reply.json()["description"].startswith("assigned-to.expire:"), reply.text
+    assert stack.snapshot(ignore=("IdempotencyTable",)) == before
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"TestInvitationId": "\u00b2", "Status": "Completed"}, "TestInvitationId"),
+        ({"TestInvitationId": 7, "Status": "Completed", "ReportPDFUrl": "https://[::1"}, "ReportPDFUrl"),
+        ({"TestID": "T1", "Status": "Completed", "score_report_url": "http://[x"}, "score_report_url"),
+    ],
+)
+def test_results_with_digits_of_other_scripts_or_broken_urls_are_a_400(stack, payload, field):
+    reply = post_result(stack, payload, form=False)
+    assert reply.status == 400 and reply.json()["description"].startswith(f"{field}:"), reply.text
+
+
+def test_a_timestamp_in_other_digits_is_a_401_not_a_500(stack):
+    key = stack.api.post("/v1/api-keys", {"org-unit": stack.root, "role": "admin"}).json()
+    reply = stack.api.get(
+        "/v1/org-units", key=key["key-id"], headers={"x-timestamp": "\u00b2", "x-signature": "v1=00"}
+    )
+    assert reply.status == 401 and reply.json()["description"].startswith("x-timestamp:"), reply.text
