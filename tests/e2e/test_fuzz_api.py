@@ -5,8 +5,11 @@ the way the engine signs it (`x-timestamp`, `x-signature` over the raw body as s
 every reply: no 5xx (`not_a_server_error`), the status code is one the document declares for the
 operation, and the body conforms to the schema the document gives for that status.
 
-The run is reproducible (`derandomize`, no example database) and bounded: MAX_EXAMPLES per operation
-and mode; the test counts the cases it sent and requires at least MIN_CASES in all.
+Three passes per operation: positive cases (valid by the document), negative cases (invalid on purpose)
+and seeded positive cases, pointed at real test IDs, a real invitation and candidate and a product code
+in stock, so generated requests get past the lookups into the code behind them. The run is reproducible
+(`derandomize`, no example database) and bounded: MAX_EXAMPLES per operation and pass; the test counts
+the cases it sent and requires at least MIN_CASES in all.
 """
 
 from __future__ import annotations
@@ -73,6 +76,43 @@ def _operations(schema):
     return [result.ok() for result in schema.get_all_operations()]
 
 
+def _seed(base_url: str, session: requests.Session, admin_key: str) -> dict[str, str]:
+    """Real things for the seeded pass to point at: test IDs of type Fuzz, a registered candidate."""
+    headers = {"x-api-key": admin_key}
+    ids = [{"test-id": f"FZ{n:04d}", "password": "pw", "test-type": "Fuzz"} for n in range(300)]
+    assert session.post(f"{base_url}/v1/test-ids", json={"test-ids": ids}, headers=headers, timeout=30).ok
+    registered = session.post(
+        f"{base_url}/v2/tests/4242/register",
+        json={"emailId": "fuzz.candidate@example.com", "fullName": "Fuzz Candidate"},
+        headers=headers,
+        timeout=30,
+    ).json()["result"]
+    invitation = str(registered["testInvitationId"])
+    candidate = session.get(f"{base_url}/v2/invitations/{invitation}", headers=headers, timeout=30).json()
+    return {
+        "testId": "FZ0000",
+        "testInvitationId": invitation,
+        "id": candidate["result"]["candidateId"],
+        "product-code": "GTX-Fuzz",
+    }
+
+
+def _seeded(case, seeds: dict[str, str]):
+    """A positive case pointed at real things: path parameters and the fields that name what the request
+    acts on, so the rest of the generated request reaches the code behind the lookups."""
+    for name in list(case.path_parameters or {}):
+        if name in seeds:
+            case.path_parameters[name] = seeds[name]
+    if isinstance(case.body, dict):
+        if "product-code" in case.body or case.operation.path == "/v1/fulfillments":
+            case.body["product-code"] = seeds["product-code"]
+        if "TestID" in case.body:
+            case.body["TestID"] = seeds["testId"]
+        if "TestInvitationId" in case.body:
+            case.body["TestInvitationId"] = int(seeds["testInvitationId"])
+    return case
+
+
 def _fuzz(strategy, send):
     """A hypothesis test sending every case `strategy` generates (reproducible: derandomized)."""
 
@@ -133,12 +173,19 @@ def test_every_documented_operation_survives_the_fuzzer(local_stack):
             failures.append(f"{label}: {exc}".splitlines()[0][:2000])
             raise
 
+    seeds = _seed(local_stack.base_url, session, local_stack.admin_key)
     started = time.monotonic()
     for operation in operations:
         label = f"{operation.method.upper()} {operation.path}"
         signed = (operation.method.upper(), operation.path) in ENGINE_SIGNED
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            run = _fuzz(operation.as_strategy(generation_mode=mode), send)
+        for mode in ("positive", "negative", "seeded"):
+            if mode == "seeded":
+                strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE).map(
+                    lambda case: _seeded(case, seeds)
+                )
+            else:
+                strategy = operation.as_strategy(generation_mode=GenerationMode(mode))
+            run = _fuzz(strategy, send)
             try:
                 run(label, signed)
             except Exception as exc:  # collect every operation's failure, then report them together
