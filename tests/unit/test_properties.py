@@ -18,7 +18,12 @@ from gateway import deliveries_admin, expiry, intake, itep, results, signing, we
 from gateway.errors import InvalidApiKey, InvalidInput
 
 settings.register_profile(
-    "properties", derandomize=True, deadline=None, max_examples=300, suppress_health_check=list(HealthCheck)
+    "properties",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=300,
+    suppress_health_check=list(HealthCheck),
 )
 settings.load_profile("properties")
 
