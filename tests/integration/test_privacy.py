@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from gateway.config import get_settings
+from gateway.repo import values
 from tests.integration import test_deliveries
 from tests.integration.test_deliveries import pump, setup_track
 from tests.integration.test_results_intake import SEED, post_result
@@ -167,3 +168,26 @@ def test_erasure_is_admin_only_and_scoped(seeded):
     assert stack.api.as_key(admin).delete(f"/v1/candidates/{seeded['candidate']}").status == 403
     assert stack.api.as_key(admin).get(f"/v1/candidates/{seeded['candidate']}/export").status == 403
     assert _traces(stack)  # nothing was erased
+
+
+def test_an_expiry_event_still_to_send_goes_out_without_them(seeded):
+    # Given a released test ID whose assignment.expired event (naming the candidate) is still to be sent
+    stack = seeded["stack"]
+    stack.api.post(
+        "/v1/test-ids", {"test-ids": [{"test-id": "PEND1", "password": "p", "test-type": "Academic"}]}
+    )
+    pending = {"id": "assignment.expired:PEND1:x", "unit_id": stack.root, "unit_path": f"/{stack.root}/",
+               "data": {"test-id": "PEND1", "assigned-to": {"student-name": NAME}, "email": EMAIL}}  # fmt: skip
+    boto3.client("dynamodb").update_item(
+        TableName=stack.table("InventoryTable"),
+        Key={"pk": {"S": "TID#PEND1"}, "sk": {"S": "TID"}},
+        UpdateExpression="SET pending_event = :p",
+        ExpressionAttributeValues=values({":p": pending}),
+    )
+    # When the candidate is erased
+    assert stack.api.delete(f"/v1/candidates/{seeded['candidate']}").status == 200
+    # Then the event is kept, without them, and the test stays available (it was released)
+    assert _traces(stack) == []
+    [item] = [i for i in stack.items("InventoryTable") if i["pk"]["S"] == "TID#PEND1"]
+    assert item["pending_event"]["M"]["id"]["S"] == pending["id"] and "avail_pk" in item
+    assert "assigned_to" not in item

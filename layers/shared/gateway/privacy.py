@@ -28,9 +28,10 @@ personal data lives in these places, all found from the profile (e-mail, unit, u
    stack's outbox is the local SES emulation, not part of the service). Logs never carry e-mail addresses
    or names (house rule).
 
-Not reachable: messages in flight on the events / delivery queues (SQS cannot delete by content); an
-event already queued may still create a delivery after the erasure. Deleted items also stay in
-point-in-time-recovery backups for their 35-day window.
+An `assignment.expired` event the expiry job has yet to send (`pending_event` on the test ID) is
+anonymised the same way before it goes out. Not reachable: messages in flight on the events / delivery
+queues (SQS cannot delete by content); an event already queued may still create a delivery after the
+erasure. Deleted items also stay in point-in-time-recovery backups for their 35-day window.
 
 What stays: anonymous figures only: the anonymised result versions (unit, status, levels, scores) and
 `STATS#<unit>/ERASURES` counting erased candidates per unit.
@@ -121,7 +122,10 @@ def _test_ids(subject: _Subject) -> list[dict[str, Any]]:
         {":pk": f"TIDS#{subject.tree}", ":path": subject.unit_path},
         index="TreeIndex",
     ):
-        personal = {k: item.get(k) for k in ("email_lower", "email", "assigned_to", "registration", "bcc")}
+        personal = {
+            k: item.get(k)
+            for k in ("email_lower", "email", "assigned_to", "registration", "bcc", "pending_event")
+        }
         if email in json.dumps(personal, default=str).casefold():
             found.append(item)
     return found
@@ -265,15 +269,23 @@ def _anonymise_result(version: dict[str, Any], now: str) -> None:
 def _erase_test_id(subject: _Subject, test: dict[str, Any], now: str) -> None:
     history = [_scrub_entry(subject, entry) for entry in test.get("history") or []]
     history.append({"at": now, "event": "personal-data-erased", "by": "privacy"})
+    sets = ["history = :history", "updated_at = :now"]
+    vals: dict[str, Any] = {":history": history, ":now": now}
+    if test.get("assigned_to"):  # stays non-empty: an assigned test must never turn available
+        sets.append("assigned_to = :erased")
+        vals[":erased"] = {"erased-at": now}
+    pending = test.get("pending_event")
+    if isinstance(pending, dict) and subject.named_in(pending):
+        # An assignment.expired event the expiry job has still to send: it goes out without them.
+        data = dict(pending.get("data") or {})
+        data.update({"assigned-to": {"erased-at": now}, "email": None})
+        sets.append("pending_event = :pending")
+        vals[":pending"] = {**pending, "data": data}
     repo.update(
         _settings().inventory_table,
         {"pk": test["pk"], "sk": "TID"},
-        # assigned_to stays non-empty only if it was set: an unassigned test must stay available.
-        ("SET assigned_to = :erased, " if test.get("assigned_to") else "SET ")
-        + "history = :history, updated_at = :now "
-        "REMOVE registration, email, email_lower, bcc",
-        ({":erased": {"erased-at": now}} if test.get("assigned_to") else {})
-        | {":history": history, ":now": now},
+        "SET " + ", ".join(sets) + " REMOVE registration, email, email_lower, bcc",
+        vals,
     )
 
 
