@@ -15,6 +15,7 @@ the cases it sent and requires at least MIN_CASES in all.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import Counter, defaultdict
 
@@ -201,3 +202,27 @@ def test_every_documented_operation_survives_the_fuzzer(local_stack):
     assert not failures, "\n\n".join(failures)
     assert {f"{o.method.upper()} {o.path}" for o in operations} == set(sent), "an operation was never fuzzed"
     assert total >= MIN_CASES, f"only {total} cases generated"
+
+
+def test_every_method_the_document_does_not_declare_is_refused_in_the_envelope(local_stack):
+    # Given every path of the document, with concrete path parameters
+    document = requests.get(local_stack.base_url + "/openapi.json", timeout=10).json()
+    headers = {"x-api-key": local_stack.admin_key, "content-type": "application/json"}
+    checked = 0
+    for path, operations in document["paths"].items():
+        url = local_stack.base_url + re.sub(r"{[^}]+}", "x1", path)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+            if method.lower() in operations or (method == "HEAD" and "get" in operations):
+                continue
+            # When a method the document does not declare is sent
+            reply = requests.request(method, url, headers=headers, data="{}", timeout=30)
+            checked += 1
+            # Then it is a 405 naming the allowed methods (or, where the template routes only some methods
+            # of the path to a function, API Gateway's 404), in the envelope: never a server error
+            assert reply.status_code in (404, 405), f"{method} {path}: {reply.status_code} {reply.text}"
+            if method != "HEAD":
+                body = reply.json()
+                assert body["statuscode"].startswith(str(reply.status_code)), f"{method} {path}: {body}"
+            if reply.status_code == 405:
+                assert reply.headers["Allow"], f"{method} {path}"
+    assert checked >= 100
