@@ -11,6 +11,7 @@ from gateway.http.routes import (
     imports,
     jobs,
     notifications,
+    privacy,
     provisioning,
     registration,
     results,
@@ -26,6 +27,7 @@ api = Api(
     results.router,
     admin.router,
     notifications.router,
+    privacy.router,
     docs.router,
     docs=True,
 )

@@ -37,6 +37,9 @@ class Settings(BaseModel):
     signature_window_seconds: int = 300
     # Largest request body the API accepts (bytes); larger bodies get 413.
     max_body_bytes: int = 64 * 1024
+    # Days a result version is kept before DynamoDB's TTL removes it (0: for ever). Template parameter
+    # ResultRetentionDays -> RESULT_RETENTION_DAYS.
+    result_retention_days: int = Field(default=730, ge=0)
     local_stack: bool = False
     # E-mail notifications (issue 6): settings / suppressions / sent records, the mailer's queue and the
     # SES configuration set whose events (send, bounce, complaint) come back through SNS.
@@ -67,6 +70,7 @@ class Settings(BaseModel):
             test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),
+            result_retention_days=int(env.get("RESULT_RETENTION_DAYS", "730") or 0),
             local_stack=env.get("LOCAL_STACK", "").lower() == "true",
             notifications_table=env.get("NOTIFICATIONS_TABLE", ""),
             notifications_queue_url=env.get("NOTIFICATIONS_QUEUE_URL", ""),

@@ -387,3 +387,31 @@ class PingResult(Kebab):
     status_code: int | None = Field(alias="status-code")
     latency_ms: int = Field(alias="latency-ms")
     error: str | None = None
+
+
+# ----------------------------------------------------------------------------------------- privacy
+class CandidateExport(Kebab):
+    """Everything the service holds about one candidate (GET /v1/candidates/{id}/export)."""
+
+    id: str
+    exported_at: str = Field(alias="exported-at")
+    profile: dict[str, Any] = Field(description="The candidate: e-mail, full name, unit, dates.")
+    invitations: list[dict[str, Any]] = Field(description="V2 invitations, each with its result versions.")
+    test_ids: list[dict[str, Any]] = Field(
+        alias="test-ids",
+        description="Test IDs naming the candidate (assigned-to, registration, history, result versions).",
+    )
+    deliveries: list[dict[str, Any]] = Field(description="Callbacks sent about the candidate, with the body.")
+
+
+class CandidateErased(Kebab):
+    """What DELETE /v1/candidates/{id} erased (counts only)."""
+
+    id: str
+    erased: bool = True
+    invitations: int
+    test_ids: int = Field(alias="test-ids")
+    results: int = Field(description="Result versions anonymised (their figures stay, without identity).")
+    deliveries: int
+    idempotency_records: int = Field(alias="idempotency-records")
+    objects: int = Field(description="Uploads deleted / reports re-written in the imports bucket.")

@@ -28,7 +28,13 @@ def _iso(field: str, value: str | None, default: str) -> str:
         raise InvalidInput(field, f"must be an ISO date or date-time (got '{value}')") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        moment = parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 is before the first representable UTC time
+        raise InvalidInput(
+            field, f"must be a date-time between years 1 and 9999 in UTC (got '{value}')"
+        ) from exc
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def view(item: dict[str, Any], with_attempts: bool = False) -> DeliveryView:

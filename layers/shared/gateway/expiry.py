@@ -42,22 +42,32 @@ def parse_expire(value: Any) -> str:
     text = str(value).strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return date.fromisoformat(text).isoformat()
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            normalised = date.fromisoformat(text).isoformat()
+        else:
+            normalised = datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError as exc:
         raise InvalidInput("assigned-to.expire", f"must be an ISO date or date-time, not '{text}'") from exc
-    return parsed.isoformat()
+    _due(normalised)  # refuses what has no due time (out of the UTC range)
+    return normalised
 
 
 def due_at(expire: Any) -> str:
     """When an assignment expiring at `expire` is due, in UTC (`YYYY-MM-DDTHH:MM:SSZ`): a date means the
     whole of that day (UTC), so it is due at the next midnight; a date-time without offset is UTC."""
-    text = parse_expire(expire)
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        moment = datetime.combine(date.fromisoformat(text) + timedelta(days=1), datetime.min.time(), UTC)
-    else:
-        moment = datetime.fromisoformat(text)
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return _due(parse_expire(expire))
+
+
+def _due(text: str) -> str:
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            moment = datetime.combine(date.fromisoformat(text) + timedelta(days=1), datetime.min.time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text)
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31 has no next midnight; offsets can leave the UTC range
+        raise InvalidInput(
+            "assigned-to.expire", f"must fall between years 1 and 9999 in UTC, not '{text}'"
+        ) from exc
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

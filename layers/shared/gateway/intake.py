@@ -8,11 +8,13 @@ and consumers de-duplicate on the id.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import events
+from gateway.config import get_settings
 from gateway.errors import InvalidInput, Unavailable
 from gateway.repo import now_iso
 from gateway.repo import results as repo
@@ -33,6 +35,13 @@ class IntakeReply(BaseModel):
     reason: str | None = Field(default=None, description="duplicate | stale")
     version: int = Field(description="Number of stored result versions (0: no scores yet).")
     event_id: str | None = Field(default=None, alias="event-id")
+
+
+def result_expiration(retention_days: int, now: float | None = None) -> int | None:
+    """The TTL (`expiration`, unix seconds) of a result version stored now; None keeps it for ever."""
+    if retention_days <= 0:
+        return None
+    return int(time.time() if now is None else now) + retention_days * 86400
 
 
 def _current_status(subject: dict[str, Any]) -> str:
@@ -124,6 +133,9 @@ def take(result: Result, attempts: int = 3) -> IntakeReply:
                 "result": result.fields,
                 "raw": result.raw,
             }
+            expiration = result_expiration(get_settings().result_retention_days)
+            if expiration is not None:
+                version_item["expiration"] = expiration
         try:
             repo.apply(result.kind, result.subject, subject.get("result_digest"), change, entry, version_item)
         except repo.Concurrent:

@@ -156,8 +156,12 @@ def _url(field: str, value: Any) -> str | None:
     text = _text(field, value, 2048)
     if not text:
         return None
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname  # raises for a malformed IPv6 literal or port
+    except ValueError as exc:
+        raise InvalidInput(field, "must be an absolute http(s) URL") from exc
+    if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(field, "must be an absolute http(s) URL")
     return text
 
@@ -215,6 +219,7 @@ def _v2(raw: dict[str, Any]) -> Result:
     if (
         isinstance(invitation, bool)
         or not isinstance(invitation, (int, str))
+        or not str(invitation).isascii()
         or not str(invitation).isdigit()
     ):
         raise InvalidInput("TestInvitationId", "must be a positive integer")

@@ -38,7 +38,8 @@ def verify(
     now: float | None = None,
 ) -> int:
     """The request's timestamp if its signature is good and fresh; 401 otherwise. Constant-time compare."""
-    if not timestamp or not timestamp.strip().isdigit():
+    # isdigit alone admits other scripts' digits ("²", "١") that int() refuses: ASCII digits only.
+    if not timestamp or not timestamp.strip().isascii() or not timestamp.strip().isdigit():
         raise InvalidApiKey("x-timestamp: required with x-signature, as unix seconds")
     stamp = int(timestamp.strip())
     if abs((time.time() if now is None else now) - stamp) > window:

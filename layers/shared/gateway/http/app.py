@@ -23,7 +23,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from gateway import auth, idempotency
 from gateway.config import get_settings
 from gateway.contracts import Role
-from gateway.errors import DomainError, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
+from gateway.errors import (
+    DomainError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from gateway.http.errors import describe_validation, envelope, from_domain
 
 logger = Logger(child=True)
@@ -123,7 +130,9 @@ class Api:
             self._mark_public("/swagger")
 
     def openapi_json(self) -> str:
-        return self.resolver.get_openapi_json_schema(**_document_info())
+        from gateway.http.routes.common import finish_document
+
+        return finish_document(self.resolver.get_openapi_json_schema(**_document_info()))
 
     @staticmethod
     def _invalid(exc: RequestValidationError) -> Any:
@@ -166,6 +175,10 @@ class Api:
             media = _media_type(headers)
             if media != policy.body:
                 raise UnsupportedMediaType(f"content-type: must be {policy.body} (got '{media or 'none'}')")
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInput("body", "is not valid UTF-8") from exc
 
     def lambda_handler(
         self, *, metrics: bool = True

@@ -8,11 +8,54 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from gateway import intake, results
 from gateway.http.app import current_request, engine_signed
-from gateway.http.routes.common import documented
+from gateway.http.routes.common import RAW_BODY, documented
 from gateway.intake import IntakeReply
 
 router = Router()  # type: ignore[no-untyped-call]
 metrics = Metrics()
+
+_STATUS = {"type": "string", "enum": [*results.STATES, "Complete"], "description": "The test's state."}
+_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": 40}]}
+_ITEP = {
+    "title": "ItepResult",
+    "type": "object",
+    "description": "The iTEP seed's results webhook (its other fields are taken as the seed documents them).",
+    "required": ["TestID", "Status"],
+    "properties": {
+        "TestID": {"type": "string", "minLength": 1, "maxLength": 64},
+        "Status": _STATUS,
+        "OID": {"type": "string", "maxLength": 200},
+        "Overall_Level": _NUMBER,
+        "Overall_cefr": {"type": "string", "enum": list(results.CEFR)},
+        "TestDate": {"type": "string", "description": "M/D/YYYY"},
+    },
+}
+_V2 = {
+    "title": "V2Result",
+    "type": "object",
+    "required": ["TestInvitationId", "Status"],
+    "properties": {
+        "TestInvitationId": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        "Status": _STATUS,
+        "AttemptedOn": {"type": "string", "maxLength": 64},
+        "TotalScore": _NUMBER,
+        "CandidateScore": _NUMBER,
+        "ReportPDFUrl": {"type": "string", "format": "uri", "maxLength": 2048},
+    },
+}
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        results.JSON: {"schema": {"oneOf": [_ITEP, _V2]}},
+        results.FORM: {
+            "schema": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {"data": {"type": "string", "description": "The iTEP result JSON."}},
+            }
+        },
+    },
+}
 
 
 @router.post(
@@ -24,6 +67,7 @@ metrics = Metrics()
     "A duplicate or stale message is answered 200 with `applied: false`.",
     tags=["Results"],
     responses=documented(200, "Taken in (or recognised as a duplicate / stale message)."),
+    openapi_extensions={RAW_BODY: REQUEST_BODY},
 )
 @engine_signed
 def take_result() -> IntakeReply:

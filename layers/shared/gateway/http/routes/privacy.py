@@ -1,0 +1,43 @@
+"""Privacy routes: erase a candidate's personal data, export everything held about them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from gateway import privacy
+from gateway.auth import current_caller
+from gateway.contracts import CandidateErased, CandidateExport, Role
+from gateway.http.app import requires
+from gateway.http.routes.common import documented
+
+router = Router()  # type: ignore[no-untyped-call]
+CandidateId = Annotated[str, Path(max_length=64, description="Candidate id (cand_...).")]
+
+
+@router.delete(
+    "/v1/candidates/<id>",
+    summary="Erase a candidate's personal data everywhere the service keeps it",
+    description="Deletes the profile, invitations and callbacks about the candidate, strips assigned-to and "
+    "registration from their test IDs, anonymises their results (the figures stay, without identity) and "
+    "removes them from import uploads and reports. A second DELETE is a 404: the candidate is gone.",
+    tags=["Privacy"],
+    responses=documented(200, "Erased; counts of what was erased or anonymised."),
+)
+@requires(Role.ADMIN, body=None)
+def erase_candidate(id: CandidateId) -> CandidateErased:
+    counts = privacy.erase(current_caller(), id)
+    return CandidateErased.model_validate({"id": id, **counts})
+
+
+@router.get(
+    "/v1/candidates/<id>/export",
+    summary="Everything held about a candidate, as JSON",
+    tags=["Privacy"],
+    responses=documented(200, "The candidate's data."),
+)
+@requires(Role.ADMIN, body=None)
+def export_candidate(id: CandidateId) -> CandidateExport:
+    return CandidateExport.model_validate(privacy.export(current_caller(), id))
