@@ -66,3 +66,20 @@ def test_every_function_gets_the_masking_logger():
     # Then it formats with the masking formatter
     handler = observability.logger().registered_handler
     assert isinstance(handler.formatter, observability.MaskingFormatter)
+
+
+def test_api_functions_load_the_tracer_only_when_switched_on(monkeypatch):
+    # Given an API entry point, and a spy standing in for the Tracer wrapper
+    from gateway.http.app import Api
+    from gateway.http.routes import docs
+
+    wrapped = []
+    monkeypatch.setattr(observability, "traced", lambda handler: wrapped.append(handler) or handler)
+    # When the switch is off (the default), then the handler is not traced
+    monkeypatch.delenv("API_XRAY_SDK", raising=False)
+    Api(docs.router).lambda_handler()
+    assert wrapped == []
+    # When ApiXRaySdk=true sets API_XRAY_SDK, then it is
+    monkeypatch.setenv("API_XRAY_SDK", "true")
+    Api(docs.router).lambda_handler()
+    assert len(wrapped) == 1

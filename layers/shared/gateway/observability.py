@@ -10,14 +10,17 @@ JSON, and `MaskingFormatter` masks personal data and secrets in every line, what
 - the whole value of fields whose name says they hold a secret (`x-api-key`, `authorization`,
   `x-signature`, `password`, `secret`, ...), whatever their format.
 
-Tracing: `Tracing: Active` (template Globals) gives every function its X-Ray segment. Queue and schedule
-workers also wrap their handler with `traced(...)`: the powertools Tracer, subsegments for boto3 and
-requests calls. API functions do not: importing the X-Ray SDK costs more than the whole rest of their
-cold start (see `make bench`, `cold_start.xray_sdk_import`), and API latency is what callers wait for.
+Tracing: `Tracing: Active` (template Globals) gives every function its X-Ray segment (init, invocation,
+overhead). Queue and schedule workers also wrap their handler with `traced(...)`: the powertools Tracer with
+subsegments for boto3 and requests calls, patching those two modules only (not every library the SDK
+knows). API functions do so only when `API_XRAY_SDK=true` (template parameter `ApiXRaySdk`, for an
+investigation): importing the X-Ray SDK costs about as much as the rest of their cold start together
+(`make bench` -> `bundle.xray_sdk_import`), and API latency is what callers wait for.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from functools import cache
@@ -69,12 +72,20 @@ def logger() -> Logger:
     return Logger(logger_formatter=MaskingFormatter())
 
 
+TRACED_MODULES = ("boto3", "requests")
+
+
+def api_tracing() -> bool:
+    """Whether API functions load the X-Ray SDK too (an env switch, like POWERTOOLS_TRACE_DISABLED)."""
+    return os.environ.get("API_XRAY_SDK", "false").strip().lower() == "true"
+
+
 def traced(handler: F) -> F:
-    """`handler` under the powertools Tracer (X-Ray subsegments for boto3 and requests)."""
+    """`handler` under the powertools Tracer (X-Ray subsegments for boto3 and requests calls)."""
     from aws_lambda_powertools import Tracer
 
     # Replies are not recorded in the trace: they may name candidates.
-    wrapped: F = Tracer().capture_lambda_handler(handler, capture_response=False)  # type: ignore[assignment]
+    wrapped: F = Tracer(patch_modules=TRACED_MODULES).capture_lambda_handler(handler, capture_response=False)  # type: ignore[assignment]
     return wrapped
 
 

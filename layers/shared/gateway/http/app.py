@@ -178,6 +178,8 @@ class Api:
         handler: Callable[[dict[str, Any], LambdaContext], dict[str, Any]] = self.handle
         if metrics:
             handler = Metrics().log_metrics(handler)
+        if observability.api_tracing():  # off by default: the X-Ray SDK's import is the cold start's largest
+            handler = observability.traced(handler)
         return observability.logger().inject_lambda_context(
             correlation_id_path=correlation_paths.API_GATEWAY_REST
         )(handler)
