@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -307,32 +308,32 @@ def check(out: Path = BUILD_DIR) -> dict[str, Any]:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "PATH": os.environ["PATH"],
         }
-        for logical_id, res in template["Resources"].items():
-            if res["Type"] != "AWS::Serverless::Function":
-                continue
+
+        def import_one(logical_id: str, res: dict[str, Any]) -> tuple[str, str]:
             module, _, attr = res["Properties"]["Handler"].rpartition(".")
             fn_dir = out / res["Properties"]["CodeUri"]
             paths = [str(fn_dir), str(shim), str(layer)]
             proc = subprocess.run(
                 [
-                    sys.executable,
-                    "-I",
-                    "-S",
-                    "-B",
-                    "-c",
-                    _IMPORT,
-                    str(fn_dir / f"{module}.py"),
-                    logical_id,
-                    json.dumps(paths),
-                    attr,
+                    *(sys.executable, "-I", "-S", "-B", "-c", _IMPORT),
+                    *(str(fn_dir / f"{module}.py"), logical_id, json.dumps(paths), attr),
                 ],
                 capture_output=True,
                 text=True,
                 env=env,
             )
-            if proc.returncode != 0:
-                raise SystemExit(f"{logical_id}: handler does not import from the bundle\n{proc.stderr}")
-            report["handlers"][logical_id] = "ok"
+            return logical_id, "ok" if proc.returncode == 0 else proc.stderr
+
+        functions = [
+            (k, v) for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
+        ]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            results = dict(pool.map(lambda item: import_one(*item), functions))
+        failed = {name: err for name, err in results.items() if err != "ok"}
+        if failed:
+            details = "\n".join(f"{name}:\n{err}" for name, err in failed.items())
+            raise SystemExit(f"handlers that do not import from the bundle: {', '.join(failed)}\n{details}")
+        report["handlers"] = results
     return report
 
 

@@ -1,5 +1,9 @@
 """`make build`: the built template points at the built folders, and a bundle over Lambda's limits fails."""
 
+import shutil
+
+import pytest
+
 from tools import bundle
 
 MB = 1024 * 1024
@@ -31,3 +35,17 @@ def test_sizes_past_lambdas_limits_are_reported():
     assert len(problems) == 2
     assert any(p.startswith("Big:") and "250 MB" in p for p in problems)
     assert any(p.startswith("Zipped:") and "50 MB" in p for p in problems)
+
+
+@pytest.mark.skipif(not (bundle.BUILD_DIR / "template.yaml").exists(), reason="run `make build` first")
+def test_the_import_check_fails_when_the_bundle_lacks_a_dependency(tmp_path):
+    # Given the built bundle without one of the layer's packages (requests)
+    out = tmp_path / "build"
+    shutil.copytree(bundle.BUILD_DIR, out, symlinks=True)
+    shutil.rmtree(out / "SharedLayer" / "python" / "requests")
+    # When the handlers are imported from it
+    with pytest.raises(SystemExit) as failed:
+        bundle.check(out)
+    # Then the check names the handlers that need it and the missing module
+    assert "DeliveryFunction" in str(failed.value)
+    assert "No module named 'requests'" in str(failed.value)
