@@ -12,7 +12,7 @@ TOOLS := .venv-tools
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 
-.PHONY: help run test unit integration e2e lint validate bench reset clean build deploy browser
+.PHONY: help run test unit integration e2e lint validate checkov bench reset clean build build-check deploy browser
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,14 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+CHECKOV := .venv-checkov
+$(CHECKOV)/.installed: requirements-checkov.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or later is required"; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	@touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt
@@ -40,7 +48,7 @@ browser: $(STAMP) ## Debian's chromium for the browser tests (never a browser do
 run: $(STAMP) ## Start the service on the embedded local stack (http://127.0.0.1:$(PORT))
 	PORT=$(PORT) $(PY) -m local
 
-test: $(STAMP) browser lint ## Set up everything and run the whole suite (lint, template checks, all tests)
+test: $(STAMP) browser lint build-check ## Set up everything and run the whole suite (lint, template checks, bundle, all tests)
 	$(PY) -m pytest tests/unit tests/integration
 	$(PY) -m pytest tests/e2e
 
@@ -53,25 +61,32 @@ integration: $(STAMP) ## Handler tests on moto
 e2e: $(STAMP) browser ## HTTP tests against the local stack
 	$(PY) -m pytest tests/e2e
 
-lint: $(STAMP) validate ## ruff, mypy and the template checks
+lint: $(STAMP) validate checkov ## ruff, mypy and the template checks
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check layers functions local
+	$(VENV)/bin/ruff format --check layers functions local tools
 	$(VENV)/bin/mypy
 
 validate: $(TOOLS)/.installed ## sam validate --lint (cfn-lint) on template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint --template template.yaml
 
+checkov: $(CHECKOV)/.installed ## checkov (CloudFormation checks) on template.yaml; skips are listed in the template
+	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
+
 bench: $(STAMP) ## Benchmarks; prints JSON and writes bench/results/latest.json
 	$(PY) -m bench
 
-build: $(TOOLS)/.installed ## The deployable bundle (sam build)
-	$(TOOLS)/bin/sam build --template template.yaml
+build: $(STAMP) ## The deployable bundle for python3.13/arm64 in .aws-sam/build (sizes checked against Lambda's limits)
+	$(PY) -m tools.bundle build
 
-deploy: build ## sam deploy --guided
-	$(TOOLS)/bin/sam deploy --guided
+build-check: build ## Import every handler from the built bundle with the local Python
+	$(PY) -m tools.bundle check
+
+PROFILE ?= dev
+deploy: build $(TOOLS)/.installed ## sam deploy of the built bundle (PROFILE=dev|prod from samconfig.toml; first time: make deploy GUIDED=1)
+	$(TOOLS)/bin/sam deploy --config-env $(PROFILE) $(if $(GUIDED),--guided)
 
 reset: ## Forget everything the local stack stored
 	rm -rf .local
 
 clean: reset ## Remove virtual environments and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam build .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ import time
 
 BENCHES = {
     "cold_start": "bench.cold_start",
+    "bundle": "bench.bundle",
     "registration_dynamodb_calls": "bench.registration_calls",
     "fulfilment_race": "bench.fulfilment_race",
     "imports": "bench.imports",

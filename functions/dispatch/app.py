@@ -6,22 +6,26 @@ maxReceiveCount, lands in the events dead-letter queue; the others are not repea
 
 import json
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway import deliveries
+from gateway import deliveries, observability
 
-logger = Logger()
+logger = observability.logger()
+metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    deliveries.dispatch(json.loads(record.body))
+    created = deliveries.dispatch(json.loads(record.body))
+    observability.count("DeliveriesCreated", len(created))
 
 
+@observability.traced
 @logger.inject_lambda_context
+@metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -22,7 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from gateway import events
+from gateway import events, observability
 from gateway.auth import Caller
 from gateway.errors import DomainError, InvalidInput
 from gateway.inventory_contracts import ThresholdPage, ThresholdRequest, ThresholdView
@@ -100,6 +100,7 @@ def _warn(config: dict[str, Any], available: int) -> None:
         repo.rearm({"pk": config["pk"], "sk": config["sk"]}, available, now_iso())
         forget_cache()
         raise
+    observability.count("InventoryLow")  # the low-inventory alarm's metric
     # The e-mail to `notify` is the mailer's: dispatch forwards inventory.low to it (gateway.notify).
 
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway import auth, idempotency
+from gateway import auth, idempotency, observability
 from gateway.config import get_settings
 from gateway.contracts import Role
 from gateway.errors import (
@@ -191,7 +191,11 @@ class Api:
         handler: Callable[[dict[str, Any], LambdaContext], dict[str, Any]] = self.handle
         if metrics:
             handler = Metrics().log_metrics(handler)
-        return Logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)(handler)
+        if observability.api_tracing():  # off by default: the X-Ray SDK's import is the cold start's largest
+            handler = observability.traced(handler)
+        return observability.logger().inject_lambda_context(
+            correlation_id_path=correlation_paths.API_GATEWAY_REST
+        )(handler)
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
