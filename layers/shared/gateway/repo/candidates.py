@@ -287,21 +287,26 @@ def query_page(
     query: IndexQuery, limit: int, start: dict[str, Any] | None, max_read: int = 1000
 ) -> QueryPage:
     """Up to `limit` matching items after `start`. Filters may drop items, so it queries on until the page is
-    full, the index ends or `max_read` items were read; the cursor is the last item RETURNED (its keys), so
-    nothing is skipped or repeated, whatever is added meanwhile."""
+    full, the index ends or `max_read` items were read. The cursor is the key of the last item RETURNED
+    (or, on a short page, of the last item read), so nothing is skipped or repeated, whatever is added
+    meanwhile. The first query reads exactly what is missing; when a filter proved selective, the next ones
+    read what that selectivity says is needed (the surplus is cut off, the cursor stays exact)."""
     client = aws.dynamodb()
     items: list[dict[str, Any]] = []
     read = 0
     key_names = _key_names(query.index)
-    last_returned: dict[str, Any] | None = None
     next_start = start
     while True:
+        missing = limit - len(items)
+        chunk = missing if read == 0 or not items else -(-missing * read // len(items))
+        if read and not items:
+            chunk = missing * 4
         kwargs: dict[str, Any] = {
             "TableName": _table(),
             "IndexName": query.index,
             "KeyConditionExpression": query.key_condition,
             "ExpressionAttributeValues": values(query.vals),
-            "Limit": limit - len(items),
+            "Limit": max(missing, min(chunk, max_read - read)),
         }
         if query.names:
             kwargs["ExpressionAttributeNames"] = query.names
@@ -318,16 +323,20 @@ def query_page(
                 raise InvalidInput("cursor", "is not a cursor for this search") from exc
             raise storage_error(exc) from exc
         read += int(resp.get("ScannedCount", 0))
-        for raw in resp.get("Items", []):
-            items.append(from_item(raw))
-            last_returned = {k: raw[k] for k in key_names if k in raw}
+        raws = resp.get("Items", [])
+        if len(items) + len(raws) >= limit:
+            kept = raws[:missing]
+            items.extend(from_item(r) for r in kept)
+            more = len(raws) > missing or resp.get("LastEvaluatedKey") is not None
+            return QueryPage(
+                items, {k: kept[-1][k] for k in key_names if k in kept[-1]} if more else None, read
+            )
+        items.extend(from_item(r) for r in raws)
         next_start = resp.get("LastEvaluatedKey")
         if next_start is None:
             return QueryPage(items, None, read)
-        if len(items) >= limit or read >= max_read:
-            # Resume after what was returned; when the filter dropped the rest, after what was read.
-            resume = next_start if len(items) < limit else last_returned
-            return QueryPage(items, resume, read)
+        if read >= max_read:
+            return QueryPage(items, next_start, read)  # a short page: resume after what was read
 
 
 _INDEX_KEYS = {
