@@ -4,8 +4,9 @@ table of 100,000 candidates (BENCH_CANDIDATES), i.e. index queries, not scans.
 The candidates are written straight into moto's tables in this process with BatchWriteItem (25 items a
 call), spread over 111 units (a root, 10 children, 100 grandchildren), 3 % hidden, with mixed statuses,
 levels, test types and registration sources. Then typical searches are paged through with the domain's
-own search (as the API runs it), by a root admin and by a child unit's admin, counting what each DynamoDB
-Query read (ScannedCount: every item the index read, whether or not a filter kept it).
+own search (as the API runs it), by a root admin, a campus (child unit, 11 units) and a class (a leaf),
+counting what every DynamoDB Query read (ScannedCount: every item an index read, whether or not a filter
+kept it; the directory query that lists a small subtree's units for a merged text search included).
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def run() -> dict[str, Any]:
         seeded, batch_calls = _seed(root, [*tops, *grandchildren])
         child = tops[4]
         campus = caller_type("bench-child", Role.SUPPORT, child.id, child.path, root.tree)
+        leaf = grandchildren[42]
+        klass = caller_type("bench-class", Role.SUPPORT, leaf.id, leaf.path, root.tree)
         F = candidates.SearchFilters
         probe = CANDIDATES // 2 + 1
         searches: list[tuple[str, Any, Any]] = [
@@ -131,6 +134,8 @@ def run() -> dict[str, Any]:
             ("campus: status Completed", campus, F(status="Completed")),
             ("campus: source import", campus, F(source="import")),
             ("campus: e-mail prefix", campus, F(email_prefix="user0")),
+            ("campus: name prefix", campus, F(name="ana")),
+            ("class: e-mail prefix", klass, F(email_prefix="user")),
         ]
         read: Counter[str] = Counter()
 

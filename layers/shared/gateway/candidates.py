@@ -30,10 +30,11 @@ from gateway.candidate_contracts import (
 from gateway.config import get_settings
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.repo import candidates as repo
-from gateway.repo import decode_cursor, encode_cursor, now_iso
+from gateway.repo import decode_cursor, directory, encode_cursor, now_iso
 from gateway.repo import results as results_repo
 
 MAX_PAGE = 100
+MERGE_UNITS = 16  # a text search of a subtree of at most this many units merges per-unit ranges
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z?)?$")
 
 
@@ -64,7 +65,7 @@ def _date(field: str, value: str | None, end: bool) -> str | None:
     return text
 
 
-def build_query(caller: Caller, f: SearchFilters) -> repo.IndexQuery:
+def build_query(caller: Caller, f: SearchFilters) -> repo.IndexQuery | repo.UnitMerge:
     """The index query for a search: the driving index and key, the rest as filters."""
     scope = caller.unit_path
     if f.unit:
@@ -99,9 +100,9 @@ def build_query(caller: Caller, f: SearchFilters) -> repo.IndexQuery:
             driver_text
         ]
         pk_name = driver_text.replace("_sk", "_pk")
-        value, placeholder = texts.pop(driver_text)
-        key = f"{pk_name} = :pk AND begins_with({driver_text}, {placeholder})"
-        vals |= {":pk": f"{pk_name[:2].upper()}#{tree}", placeholder: value}
+        driver_value, driver_placeholder = texts.pop(driver_text)
+        key = f"{pk_name} = :pk AND begins_with({driver_text}, {driver_placeholder})"
+        vals |= {":pk": f"{pk_name[:2].upper()}#{tree}", driver_placeholder: driver_value}
         filters.append("begins_with(unit_path, :path)")
     elif driver_exact is not None:
         index = low_card[driver_exact]
@@ -129,13 +130,38 @@ def build_query(caller: Caller, f: SearchFilters) -> repo.IndexQuery:
     if until:
         vals[":until"] = until
         filters.append("created_at <= :until")
+    if driver_text is not None and scope != f"/{tree}/":
+        # A subtree below the root: when it has few units, merge their per-unit ranges, so what is read is
+        # what the subtree holds, not every match of the whole tree.
+        units, more = directory.list_units(tree, scope, MERGE_UNITS, None)
+        if more is None:
+            per_unit = {
+                "ce_sk": ("CandEmailUnitIndex", "ceu_pk", "CEU"),
+                "cn_sk": ("CandNameUnitIndex", "cnu_pk", "CNU"),
+            }
+            per_unit["cu_sk"] = ("CandUsernameUnitIndex", "cuu_pk", "CUU")
+            unit_index, unit_pk, unit_prefix = per_unit[driver_text]
+            merge_vals = {k: v for k, v in vals.items() if k not in (":pk", ":path", driver_placeholder)}
+            return repo.UnitMerge(
+                unit_index,
+                unit_pk,
+                driver_text,
+                unit_prefix,
+                tuple(u.id for u in units),
+                driver_value,
+                [c for c in filters if c != "begins_with(unit_path, :path)"],
+                names,
+                merge_vals,
+            )
     return repo.IndexQuery(index, key, filters, names, vals)
 
 
-def _fingerprint(query: repo.IndexQuery) -> str:
-    text = json.dumps(
-        [query.index, query.key_condition, query.filters, query.vals], sort_keys=True, default=str
-    )
+def _fingerprint(query: repo.IndexQuery | repo.UnitMerge) -> str:
+    if isinstance(query, repo.UnitMerge):
+        parts: list[Any] = [query.index, query.prefix, query.filters, query.vals, "merge"]
+    else:
+        parts = [query.index, query.key_condition, query.filters, query.vals]
+    text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -164,13 +190,23 @@ def search_page(
     """(records, next cursor, items read) of one page."""
     query = build_query(caller, f)
     fingerprint = _fingerprint(query)
-    start = None
+    limit = min(max(limit, 1), MAX_PAGE)
     state = decode_cursor(cursor)
+    if state is not None and state.get("q") != fingerprint:
+        raise InvalidInput("cursor", "belongs to another search (filters changed)")
+    if isinstance(query, repo.UnitMerge):
+        after = state.get("a") if state else None
+        if state is not None and not isinstance(after, str):
+            raise InvalidInput("cursor", "belongs to another search (filters changed)")
+        items, mark, read = repo.merge_page(query, limit, after, bool(state and state.get("i")))
+        next_mark = encode_cursor({"q": fingerprint, "a": mark[0], "i": mark[1]}) if mark else None
+        return items, next_mark, read
+    start = None
     if state is not None:
-        if state.get("q") != fingerprint or not isinstance(state.get("k"), dict):
+        if not isinstance(state.get("k"), dict):
             raise InvalidInput("cursor", "belongs to another search (filters changed)")
         start = state["k"]
-    page = repo.query_page(query, min(max(limit, 1), MAX_PAGE), start)
+    page = repo.query_page(query, limit, start)
     next_cursor = encode_cursor({"q": fingerprint, "k": page.last_key}) if page.last_key else None
     return page.items, next_cursor, page.read
 
@@ -284,9 +320,9 @@ def update(caller: Caller, candidate_id: str, patch: CandidatePatch) -> Candidat
     sets["cn_sk"] = keys["cn_sk"]
     if "username" in given:
         if keys["cu_pk"]:
-            sets |= {"cu_pk": keys["cu_pk"], "cu_sk": keys["cu_sk"]}
+            sets |= {"cu_pk": keys["cu_pk"], "cu_sk": keys["cu_sk"], "cuu_pk": keys["cuu_pk"]}
         else:
-            removes += ["cu_pk", "cu_sk"]
+            removes += ["cu_pk", "cu_sk", "cuu_pk"]
     sets["updated_at"] = now_iso()
     changed = sorted(n.replace("_", "-") for n in given)
     entry = {"at": sets["updated_at"], "event": "updated", "by": caller.key_id, "detail": {"fields": changed}}

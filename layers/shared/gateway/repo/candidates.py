@@ -80,6 +80,9 @@ def search_keys(record: dict[str, Any]) -> dict[str, str | None]:
         "cn_pk": f"CN#{tree}",
         "cn_sk": f"{fold(str(record.get('full_name') or ''))}{NAME_SEP}{cid}",
         "cu_pk": f"CU#{tree}" if username else None,
+        "ceu_pk": f"CEU#{record['unit_id']}",
+        "cnu_pk": f"CNU#{record['unit_id']}",
+        "cuu_pk": f"CUU#{record['unit_id']}" if username else None,
         "cu_sk": f"{str(username).casefold()}{SEP}{cid}" if username else None,
         "cs_pk": by("CS", record.get("status")),
         "cl_pk": by("CL", record.get("level")),
@@ -111,6 +114,7 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
             "gsi1sk = if_not_exists(gsi1sk, :gsk_cand), #status = if_not_exists(#status, :registered), "
             "test_type = :test_type, ct_pk = :ct_pk, ct_sk = if_not_exists(ct_sk, :ct_sk), "
             "ce_pk = :ce_pk, ce_sk = :ce_sk, cn_pk = :cn_pk, cn_sk = :cn_sk, "
+            "ceu_pk = if_not_exists(ceu_pk, :ceu_pk), cnu_pk = if_not_exists(cnu_pk, :cnu_pk), "
             "cs_pk = if_not_exists(cs_pk, :cs_pk), cy_pk = :cy_pk, cr_pk = if_not_exists(cr_pk, :cr_pk) "
             "ADD invitation_ids :iids"
         ),
@@ -164,6 +168,7 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
     keys = search_keys(
         {
             "id": reg.candidate_id,
+            "unit_id": reg.unit_id,
             "unit_path": reg.unit_path,
             "created_at": reg.now,
             "email": reg.email,
@@ -178,7 +183,7 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
         | {":cand": "candidate", ":false": False, ":gsk_cand": f"{reg.now}#{reg.candidate_id}"}
         | {":tree": reg.tree, ":test_type": str(reg.test_id), ":iids": {reg.invitation_id}}
         | {f":{name}": keys[name] for name in ("ct_pk", "ct_sk", "ce_pk", "ce_sk", "cn_pk", "cn_sk")}
-        | {f":{name}": keys[name] for name in ("cs_pk", "cy_pk", "cr_pk")}
+        | {f":{name}": keys[name] for name in ("cs_pk", "cy_pk", "cr_pk", "ceu_pk", "cnu_pk")}
     )
     inv_values = shared | {
         ":inv": "invitation",
@@ -344,6 +349,9 @@ _INDEX_KEYS = {
     "CandEmailIndex": ("ce_pk", "ce_sk"),
     "CandNameIndex": ("cn_pk", "cn_sk"),
     "CandUsernameIndex": ("cu_pk", "cu_sk"),
+    "CandEmailUnitIndex": ("ceu_pk", "ce_sk"),
+    "CandNameUnitIndex": ("cnu_pk", "cn_sk"),
+    "CandUsernameUnitIndex": ("cuu_pk", "cu_sk"),
     "CandStatusIndex": ("cs_pk", "ct_sk"),
     "CandLevelIndex": ("cl_pk", "ct_sk"),
     "CandTestTypeIndex": ("cy_pk", "ct_sk"),
@@ -410,7 +418,9 @@ def transfer(
                 "TableName": _table(),
                 "Key": candidate_key(candidate["id"]),
                 "UpdateExpression": "SET unit_id = :unit, unit_path = :path, gsi1pk = :gpk, ct_sk = :ct_sk, "
-                "updated_at = :now, history = list_append(if_not_exists(history, :empty), :entry)",
+                "ceu_pk = :ceu_pk, cnu_pk = :cnu_pk, updated_at = :now, "
+                "history = list_append(if_not_exists(history, :empty), :entry)"
+                + (", cuu_pk = :cuu_pk" if keys["cuu_pk"] else ""),
                 "ConditionExpression": "attribute_exists(pk) AND unit_id = :old",
                 "ExpressionAttributeValues": values(
                     {
@@ -418,6 +428,9 @@ def transfer(
                         ":path": to_path,
                         ":gpk": f"UNIT#{to_unit_id}",
                         ":ct_sk": keys["ct_sk"],
+                        ":ceu_pk": keys["ceu_pk"],
+                        ":cnu_pk": keys["cnu_pk"],
+                        **({":cuu_pk": keys["cuu_pk"]} if keys["cuu_pk"] else {}),
                         ":now": entry["at"],
                         ":entry": [entry],
                         ":empty": [],
@@ -535,3 +548,107 @@ def summary_update(
             }
         }
     ]
+
+
+# ------------------------------------------------------------------- small subtrees: merge per-unit ranges
+TOP = "\U0010ffff"  # the highest code point: "<prefix><TOP>" is above every key that starts with prefix
+
+
+@dataclass(frozen=True)
+class UnitMerge:
+    """A text search of a few units: one range per unit on a per-unit index, merged in key order."""
+
+    index: str
+    pk_attr: str
+    sk_attr: str
+    pk_prefix: str
+    unit_ids: tuple[str, ...]
+    prefix: str
+    filters: list[str]
+    names: dict[str, str]
+    vals: dict[str, Any]
+
+
+@dataclass
+class _Stream:
+    unit_id: str
+    buffer: list[dict[str, Any]]
+    start: dict[str, Any] | None = None
+    done: bool = False
+    last_read: str | None = None
+    chunk: int = 2
+    read_once: bool = False
+
+
+def merge_page(
+    m: UnitMerge, limit: int, after: str | None, inclusive: bool, max_read: int = 1000
+) -> tuple[list[dict[str, Any]], tuple[str, bool] | None, int]:
+    """Up to `limit` items in sort-key order from the units' ranges, starting after `after` (or at it when
+    `inclusive`). Each unit is read lazily, a few items at a time, so what is read stays close to what is
+    returned. A unit that has read up to key K without a match settles everything up to K, so a head below
+    every such K is emitted without reading further. Returns (items, cursor as (sort key, inclusive) or
+    None at the end, items read); out of reading budget, the cursor is the lowest position not yet settled
+    (every unit is read at least once per call, so each call makes progress)."""
+    client = aws.dynamodb()
+    low = after if after is not None else m.prefix
+    read = 0
+    per_unit = max(2, -(-limit // max(len(m.unit_ids), 1)) + 1)
+    streams = [_Stream(u, [], chunk=per_unit) for u in m.unit_ids]
+    sk = m.sk_attr
+
+    def fetch(stream: _Stream) -> None:
+        nonlocal read
+        kwargs: dict[str, Any] = {
+            "TableName": _table(),
+            "IndexName": m.index,
+            "KeyConditionExpression": f"{m.pk_attr} = :upk AND {sk} BETWEEN :low AND :high",
+            "ExpressionAttributeValues": values(
+                m.vals | {":upk": f"{m.pk_prefix}#{stream.unit_id}", ":low": low, ":high": m.prefix + TOP}
+            ),
+            "Limit": stream.chunk,
+        }
+        if m.names:
+            kwargs["ExpressionAttributeNames"] = m.names
+        if m.filters:
+            kwargs["FilterExpression"] = " AND ".join(m.filters)
+        if stream.start:
+            kwargs["ExclusiveStartKey"] = stream.start
+        try:
+            resp = client.query(**kwargs)
+        except ClientError as exc:
+            raise storage_error(exc) from exc
+        read += int(resp.get("ScannedCount", 0))
+        stream.chunk = min(stream.chunk * 2, 200)
+        for raw in resp.get("Items", []):
+            record = from_item(raw)
+            if after is not None and not inclusive and record[sk] == after:
+                continue
+            stream.buffer.append(record)
+        stream.start = resp.get("LastEvaluatedKey")
+        stream.read_once = True
+        if stream.start is None:
+            stream.done = True
+        else:
+            stream.last_read = str(from_item(stream.start)[sk])
+
+    items: list[dict[str, Any]] = []
+    while len(items) < limit:
+        pending = [s for s in streams if not s.buffer and not s.done]
+        unread = [s for s in pending if not s.read_once]
+        ready = [s for s in streams if s.buffer]
+        best = min(ready, key=lambda s: str(s.buffer[0][sk])) if ready else None
+        bound = min((str(s.last_read) for s in pending if s.read_once), default=None)
+        if best is not None and not unread and (bound is None or str(best.buffer[0][sk]) < bound):
+            items.append(best.buffer.pop(0))
+            continue
+        if not pending:
+            return items, None, read  # every unit read to its end, every buffer emptied
+        if read >= max_read and not unread:
+            if items:
+                return items, (str(items[-1][sk]), False), read
+            marks = [(str(s.buffer[0][sk]), True) for s in ready]
+            marks += [(str(s.last_read), False) for s in pending]
+            return items, min(marks), read
+        fetch(unread[0] if unread else min(pending, key=lambda s: str(s.last_read)))
+    more = any(s.buffer or not s.done for s in streams)
+    return items, ((str(items[-1][sk]), False) if more else None), read
