@@ -334,6 +334,13 @@ def test_a_transfer_moves_the_candidate_its_invitations_results_and_test_ids(sta
     # And a later registration from the old unit does not move it back
     register(own_integration, "mover@example.com", "Mover Again", test=9)
     assert api.get(f"/v1/candidates/{cid}").json()["org-unit"] == units["child"]
+    # And an invitation the old unit registers afterwards stays the old unit's: the child's admin does not
+    # see it on the candidate, the old unit's admin does
+    new_inv = register(own_integration, "mover@example.com", "Mover Again", test=10)
+    child_view = child_admin.get(f"/v1/candidates/{cid}").json()
+    assert [i["test-invitation-id"] for i in child_view["invitations"]] == [inv]
+    own_view = own_admin.get(f"/v1/candidates/{cid}").json()
+    assert sorted(i["test-invitation-id"] for i in own_view["invitations"]) == sorted([inv, new_inv])
 
 
 def test_a_transfer_outside_the_subtree_or_to_nowhere_is_refused_and_changes_nothing(stack, tree):

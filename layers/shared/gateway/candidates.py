@@ -253,8 +253,14 @@ def _test_ids(record: dict[str, Any]) -> list[dict[str, Any]]:
     return repo.test_ids_of(repo.tree_of(record["unit_path"]), record["unit_path"], record["email"], table)
 
 
-def detail_of(record: dict[str, Any]) -> CandidateDetail:
-    invitations = repo.get_invitations(sorted(int(i) for i in record.get("invitation_ids", set())))
+def detail_of(record: dict[str, Any], caller: Caller) -> CandidateDetail:
+    """The candidate with what the caller may see of it: an invitation the old unit registered after the
+    candidate moved stays that unit's, shown only to callers who see that unit."""
+    invitations = [
+        inv
+        for inv in repo.get_invitations(sorted(int(i) for i in record.get("invitation_ids", set())))
+        if caller.can_see(str(inv.get("unit_path", "")))
+    ]
     tests = _test_ids(record)
     return CandidateDetail(
         **item_view(record).model_dump(by_alias=True),
@@ -289,7 +295,7 @@ def detail_of(record: dict[str, Any]) -> CandidateDetail:
 
 
 def detail(caller: Caller, candidate_id: str) -> CandidateDetail:
-    return detail_of(_in_scope(caller, candidate_id))
+    return detail_of(_in_scope(caller, candidate_id), caller)
 
 
 def update(caller: Caller, candidate_id: str, patch: CandidatePatch) -> CandidateDetail:
@@ -329,14 +335,14 @@ def update(caller: Caller, candidate_id: str, patch: CandidatePatch) -> Candidat
     updated = repo.update_candidate(candidate_id, record["unit_id"], sets, removes, entry)
     if updated is None:
         raise Conflict("candidateId: the candidate was moved or removed meanwhile; read it again")
-    return detail_of(updated)
+    return detail_of(updated, caller)
 
 
 def transfer(caller: Caller, candidate_id: str, org_unit: str) -> CandidateDetail:
     record = _in_scope(caller, candidate_id)
     target = orgs.unit_in_scope(caller, org_unit, "org-unit")
     if target.id == record["unit_id"]:
-        return detail_of(record)
+        return detail_of(record, caller)
     now = now_iso()
     entry = {
         "at": now,
@@ -350,7 +356,7 @@ def transfer(caller: Caller, candidate_id: str, org_unit: str) -> CandidateDetai
     moved = repo.get_candidate(candidate_id)
     if moved is None:
         raise NotFound(f"candidateId: no candidate '{candidate_id}'")
-    return detail_of(moved)
+    return detail_of(moved, caller)
 
 
 FILTER_FIELDS = tuple(f.name for f in fields(SearchFilters))

@@ -117,7 +117,7 @@ def _all_details(caller: Caller, f: candidates.SearchFilters) -> Iterator[Candid
             seen += 1
             if seen > MAX_CANDIDATES:
                 return
-            yield candidates.detail_of(record)
+            yield candidates.detail_of(record, caller)
         if cursor is None:
             return
 
