@@ -221,9 +221,7 @@ def sqs_batch_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str,
     return sqs_event(messages, queue_arn, "us-east-1")
 
 
-def scheduled_event(
-    rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/ExpiryFunctionEvery15Minutes",
-):
+def scheduled_event(rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/ExpiryFunctionEvery15Minutes"):
     """EventBridge's scheduled event (what a `Schedule` rule sends)."""
     return {
         "version": "0",

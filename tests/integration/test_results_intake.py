@@ -16,40 +16,27 @@ import pytest
 from gateway.config import get_settings
 from gateway.repo import results as results_repo
 
-FIXTURE_PATH = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "itep-results-webhook.json"
-)  # from shared/fixtures
+FIXTURE_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "itep-results-webhook.json"  # from shared/fixtures
 SEED = json.loads(FIXTURE_PATH.read_text())
 FORM = "application/x-www-form-urlencoded"
 NONCES = ("IdempotencyTable",)  # every signed request leaves its nonce there
 
 
 def engine_secret() -> str:
-    return boto3.client("secretsmanager").get_secret_value(SecretId=get_settings().engine_secret_id)[
-        "SecretString"
-    ]
+    return boto3.client("secretsmanager").get_secret_value(SecretId=get_settings().engine_secret_id)["SecretString"]
 
 
 _sent = itertools.count()
 
 
 def post_result(stack, payload, *, form=True, secret=None, timestamp=None, raw=None):
-    body = (
-        raw
-        if raw is not None
-        else (urlencode({"data": json.dumps(payload)}) if form else json.dumps(payload))
-    )
+    body = raw if raw is not None else (urlencode({"data": json.dumps(payload)}) if form else json.dumps(payload))
     # The engine signs every delivery afresh: a repeated message has a new timestamp (an identical
     # signature inside the window is a replay and is refused).
     ts = str(int(time.time()) - next(_sent) % 200 if timestamp is None else timestamp)
     mac = hmac.new((secret or engine_secret()).encode(), f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
-    return stack.api.post(
-        "/v1/results",
-        body,
-        key=None,
-        content_type=FORM if form else "application/json",
-        headers={"x-timestamp": ts, "x-signature": f"v1={mac}"},
-    )
+    return stack.api.post("/v1/results", body, key=None, content_type=FORM if form else "application/json",
+                          headers={"x-timestamp": ts, "x-signature": f"v1={mac}"})
 
 
 def events(stack):
@@ -67,17 +54,11 @@ def events(stack):
 
 @pytest.fixture
 def test_id(stack):
-    stack.api.post(
-        "/v1/test-ids",
-        {"test-ids": [{"test-id": SEED["TestID"], "password": "pw", "test-type": "Academic-Plus"}]},
-    )
-    stack.api.post(
-        "/v1/tracks", {"code": "RC", "url": "https://results.example.com/itep", "events": ["completed"]}
-    )
-    taken = stack.api.post(
-        "/v1/fulfillments",
-        {"product-code": "GTX-Academic-Plus", "track": "RC", "registration": {"trExternal_ID": "ext-77"}},
-    )
+    stack.api.post("/v1/test-ids", {"test-ids": [{"test-id": SEED["TestID"], "password": "pw",
+                                                  "test-type": "Academic-Plus"}]})
+    stack.api.post("/v1/tracks", {"code": "RC", "url": "https://results.example.com/itep", "events": ["completed"]})
+    taken = stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus", "track": "RC",
+                                                "registration": {"trExternal_ID": "ext-77"}})
     assert taken.status == 201
     return SEED["TestID"]
 
@@ -91,11 +72,7 @@ def test_the_seed_webhook_as_one_form_field_completes_the_test(stack, test_id):
     reply = post_result(stack, SEED)
     # Then it is taken in: the test is Completed and the result stored as version 1
     assert reply.status == 200, reply.text
-    assert (
-        reply.json()["applied"] is True
-        and reply.json()["status"] == "Completed"
-        and reply.json()["version"] == 1
-    )
+    assert reply.json()["applied"] is True and reply.json()["status"] == "Completed" and reply.json()["version"] == 1
     assert state(stack, test_id)["status"] == "Completed"
     [version] = results_repo.versions("itep", test_id)
     assert version["result"]["Overall_Level"] == 4.5 and version["result"]["Reading_cefr"] == "C2"
@@ -128,14 +105,8 @@ def test_the_life_cycle_moves_forward_and_ignores_late_messages(stack, test_id):
     again = post_result(stack, {"TestID": test_id, "Status": "Started"})
     assert again.json()["reason"] == "duplicate" and again.json()["status"] == "Completed"
     late = post_result(stack, {"TestID": test_id, "Status": "Started", "Duration": "1"})
-    assert late.json() == {
-        "subject": test_id,
-        "status": "Completed",
-        "applied": False,
-        "reason": "stale",
-        "version": 1,
-        "event-id": None,
-    }
+    assert late.json() == {"subject": test_id, "status": "Completed", "applied": False, "reason": "stale",
+                           "version": 1, "event-id": None}
     assert state(stack, test_id)["status"] == "Completed"
     assert [e["type"] for e in events(stack)] == ["started", "finished", "review", "completed"]
 
@@ -159,9 +130,7 @@ def test_technical_difficulty_then_invalidated(stack, test_id):
 
 
 def test_a_started_test_is_no_longer_available(stack):
-    stack.api.post(
-        "/v1/test-ids", {"test-ids": [{"test-id": "FREE01", "password": "p", "test-type": "Junior"}]}
-    )
+    stack.api.post("/v1/test-ids", {"test-ids": [{"test-id": "FREE01", "password": "p", "test-type": "Junior"}]})
     assert post_result(stack, {"TestID": "FREE01", "Status": "Started"}).status == 200
     assert state(stack, "FREE01")["available"] is False
     assert stack.api.post("/v1/fulfillments", {"product-code": "GTX-Junior"}).status == 409
@@ -173,14 +142,8 @@ def test_a_started_test_is_no_longer_available(stack):
         ({"Overall_Level": "7.5"}, "Overall_Level: must be between 0.0 and 6.0 (got 7.5)"),
         ({"Grammar_Level": -1}, "Grammar_Level: must be between 0.0 and 6.0 (got -1)"),
         ({"Listening_Percent": "101"}, "Listening_Percent: must be between 0 and 100 (got 101)"),
-        (
-            {"Reading_cefr": "D1"},
-            "Reading_cefr: must be a CEFR level (Pre-A1, A1, A1+, A2, A2+, B1, B1+, B2, B2+, C1, C2) (got 'D1')",
-        ),
-        (
-            {"Status": "Graded"},
-            "Status: must be one of Ready, Started, Finished, Review, Technical Difficulty, Invalidated, Completed, Disabled (got 'Graded')",
-        ),
+        ({"Reading_cefr": "D1"}, "Reading_cefr: must be a CEFR level (Pre-A1, A1, A1+, A2, A2+, B1, B1+, B2, B2+, C1, C2) (got 'D1')"),
+        ({"Status": "Graded"}, "Status: must be one of Ready, Started, Finished, Review, Technical Difficulty, Invalidated, Completed, Disabled (got 'Graded')"),
         ({"TestDate": "13/10/2024"}, "TestDate: month must be between 1 and 12 (got '13/10/2024')"),
         ({"TestDate": "2024-06-10"}, "TestDate: must be M/D/YYYY (got '2024-06-10')"),
         ({"TestDay": "11"}, "TestDay: does not match TestDate 6/10/2024 (got 11)"),
@@ -201,32 +164,17 @@ def test_each_validation_message_names_the_field(stack, test_id, change, descrip
 @pytest.mark.parametrize(
     ("raw", "content_type", "status", "description"),
     [
-        (
-            "data=%7B%7D&extra=1",
-            FORM,
-            400,
-            "data: the form must have exactly one field, data, holding the result JSON",
-        ),
+        ("data=%7B%7D&extra=1", FORM, 400, "data: the form must have exactly one field, data, holding the result JSON"),
         ("data=not-json", FORM, 400, "data: is not valid JSON"),
         ("data=%5B1%5D", FORM, 400, "data: must be a JSON object"),
-        (
-            "{}",
-            "text/plain",
-            415,
-            "content-type: must be application/x-www-form-urlencoded (field data) or application/json",
-        ),
+        ("{}", "text/plain", 415, "content-type: must be application/x-www-form-urlencoded (field data) or application/json"),
     ],
 )
 def test_malformed_bodies(stack, raw, content_type, status, description):
     ts = str(int(time.time()))
     mac = hmac.new(engine_secret().encode(), f"{ts}.{raw}".encode(), hashlib.sha256).hexdigest()
-    reply = stack.api.post(
-        "/v1/results",
-        raw,
-        key=None,
-        content_type=content_type,
-        headers={"x-timestamp": ts, "x-signature": f"v1={mac}"},
-    )
+    reply = stack.api.post("/v1/results", raw, key=None, content_type=content_type,
+                           headers={"x-timestamp": ts, "x-signature": f"v1={mac}"})
     assert (reply.status, reply.description) == (status, description)
 
 
@@ -236,10 +184,7 @@ def test_only_the_engine_may_post_results(stack, test_id):
     assert unsigned.status == 401
     assert post_result(stack, SEED, secret="not-the-engine-secret").status == 401
     stale = post_result(stack, SEED, timestamp=int(time.time()) - 301)
-    assert (stale.status, stale.description) == (
-        401,
-        "x-timestamp: more than 300 seconds from the server's clock",
-    )
+    assert (stale.status, stale.description) == (401, "x-timestamp: more than 300 seconds from the server's clock")
     ts = str(int(time.time()))
     mac = hmac.new(engine_secret().encode(), f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
     headers = {"x-timestamp": ts, "x-signature": f"v1={mac}"}
@@ -249,19 +194,11 @@ def test_only_the_engine_may_post_results(stack, test_id):
 
 
 def test_a_v2_result_completes_the_invitation(stack):
-    registered = stack.api.post(
-        "/v2/tests/55/register",
-        {"emailId": "v2@example.com", "fullName": "V Two", "callbackURL": "https://lms.example.com/cb"},
-    )
+    registered = stack.api.post("/v2/tests/55/register", {"emailId": "v2@example.com", "fullName": "V Two",
+                                                          "callbackURL": "https://lms.example.com/cb"})
     inv = registered.json()["result"]["testInvitationId"]
-    v2 = {
-        "TestInvitationId": inv,
-        "Status": "Completed",
-        "AttemptedOn": "2015-06-26T21:31:03.19",
-        "TotalScore": 50,
-        "CandidateScore": 34,
-        "ReportPDFUrl": "https://engine.example.com/r/1.pdf",
-    }
+    v2 = {"TestInvitationId": inv, "Status": "Completed", "AttemptedOn": "2015-06-26T21:31:03.19",
+          "TotalScore": 50, "CandidateScore": 34, "ReportPDFUrl": "https://engine.example.com/r/1.pdf"}
     reply = post_result(stack, v2, form=False)
     assert reply.status == 200 and reply.json()["applied"] is True, reply.text
     assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["status"] == "Completed"
