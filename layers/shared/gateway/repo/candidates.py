@@ -592,8 +592,7 @@ def merge_page(
     client = aws.dynamodb()
     low = after if after is not None else m.prefix
     read = 0
-    per_unit = max(2, -(-limit // max(len(m.unit_ids), 1)) + 1)
-    streams = [_Stream(u, [], chunk=per_unit) for u in m.unit_ids]
+    streams = [_Stream(u, [], chunk=1) for u in m.unit_ids]
     sk = m.sk_attr
 
     def fetch(stream: _Stream) -> None:
@@ -605,7 +604,10 @@ def merge_page(
             "ExpressionAttributeValues": values(
                 m.vals | {":upk": f"{m.pk_prefix}#{stream.unit_id}", ":low": low, ":high": m.prefix + TOP}
             ),
-            "Limit": stream.chunk,
+            # About this unit's share of what the page still misses; more when its last read found nothing.
+            "Limit": min(
+                200, max(-(-(limit - len(items)) // max(1, sum(not s.done for s in streams))), stream.chunk)
+            ),
         }
         if m.names:
             kwargs["ExpressionAttributeNames"] = m.names
@@ -618,18 +620,25 @@ def merge_page(
         except ClientError as exc:
             raise storage_error(exc) from exc
         read += int(resp.get("ScannedCount", 0))
-        stream.chunk = min(stream.chunk * 2, 200)
         for raw in resp.get("Items", []):
             record = from_item(raw)
             if after is not None and not inclusive and record[sk] == after:
                 continue
             stream.buffer.append(record)
+        stream.chunk = 1 if stream.buffer else min(stream.chunk * 2 + 1, 200)
         stream.start = resp.get("LastEvaluatedKey")
-        stream.read_once = True
         if stream.start is None:
             stream.done = True
         else:
             stream.last_read = str(from_item(stream.start)[sk])
+        # Settled past the start: a stream that only re-read the cursor's own item has not moved yet.
+        stream.read_once = (
+            bool(stream.buffer)
+            or stream.done
+            or after is None
+            or inclusive
+            or (stream.last_read is not None and stream.last_read > after)
+        )
 
     items: list[dict[str, Any]] = []
     while len(items) < limit:
