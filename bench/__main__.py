@@ -21,6 +21,7 @@ BENCHES = {
     "fulfilment_race": "bench.fulfilment_race",
     "imports": "bench.imports",
     "expiry": "bench.expiry",
+    "candidate_search": "bench.candidate_search",
     # 1,000 results by default (BENCH_FAULT_RESULTS); on the local emulator this one takes the longest.
     "delivery_faults": "bench.delivery_faults",
 }

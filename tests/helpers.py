@@ -135,11 +135,10 @@ class ApiClient:
                     **kwargs,
                 )
                 reply = self.handler(route.function_id)(event, LambdaContext())
-                return Reply(
-                    reply["statusCode"],
-                    {k.lower(): v for k, v in (reply.get("headers") or {}).items()},
-                    reply.get("body") or "",
-                )
+                headers = {k.lower(): v for k, v in (reply.get("headers") or {}).items()}
+                for name, many in (reply.get("multiValueHeaders") or {}).items():
+                    headers.setdefault(name.lower(), ", ".join(many))
+                return Reply(reply["statusCode"], headers, reply.get("body") or "")
         return Reply(
             404, {}, json.dumps({"statuscode": "404.1", "description": "No route matches this path."})
         )

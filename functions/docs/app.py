@@ -7,6 +7,7 @@ out of API functions because importing the X-Ray SDK alone adds ~120 ms to every
 from gateway.http.app import Api
 from gateway.http.routes import (
     admin,
+    candidates,
     docs,
     imports,
     jobs,
@@ -28,6 +29,7 @@ api = Api(
     admin.router,
     notifications.router,
     privacy.router,
+    candidates.router,
     docs.router,
     docs=True,
 )

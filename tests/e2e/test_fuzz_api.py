@@ -100,6 +100,7 @@ def _seed(base_url: str, session: requests.Session, admin_key: str) -> dict[str,
         "testId": "FZ0000",
         "testInvitationId": invitation,
         "id": candidate["result"]["candidateId"],
+        "candidateId": candidate["result"]["candidateId"],
         "product-code": "GTX-Fuzz",
     }
 

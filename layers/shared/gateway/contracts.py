@@ -5,6 +5,7 @@ These are wire formats only; stored items live in gateway.repo.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -29,6 +30,17 @@ class Kebab(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------- V2
+def _source(value: object) -> object:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "api"
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,39}", value.strip().lower()):
+        raise ValueError("must be api, dashboard, import or a name of 1-40 characters a-z 0-9 . _ -")
+    return value.strip().lower()
+
+
+RegistrationSource = Annotated[str, BeforeValidator(_source)]
+
+
 class RegisterRequest(BaseModel):
     """Body of POST /v2/tests/{testId}/register (the V2 seed)."""
 
@@ -45,6 +57,12 @@ class RegisterRequest(BaseModel):
     sendEmail: bool = Field(
         default=False,
         description="Also e-mail the candidate the invitation with the take-test URL (once per invitation).",
+    )
+    source: RegistrationSource = Field(
+        default="api",
+        description="Where the registration comes from (an addition to the V2 seed, optional): api (the "
+        "default), dashboard, import, or a name of the caller's (1-40 of a-z 0-9 . _ -). Stored on the "
+        "candidate (when new) and the invitation; GET /v1/candidates filters on it.",
     )
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway import events
 from gateway.config import get_settings
 from gateway.errors import InvalidInput, Unavailable
-from gateway.repo import now_iso
+from gateway.repo import candidates, now_iso
 from gateway.repo import results as repo
 from gateway.results import RANK, Result
 
@@ -137,7 +137,15 @@ def take(result: Result, attempts: int = 3) -> IntakeReply:
             if expiration is not None:
                 version_item["expiration"] = expiration
         try:
-            repo.apply(result.kind, result.subject, subject.get("result_digest"), change, entry, version_item)
+            repo.apply(
+                result.kind,
+                result.subject,
+                subject.get("result_digest"),
+                change,
+                entry,
+                version_item,
+                candidates.summary_update(subject, result.status, result.fields, now),
+            )
         except repo.Concurrent:
             continue  # another message for this test won the race: look again
         event_id = _publish(result, subject, new_version, digest)

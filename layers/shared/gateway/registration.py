@@ -79,6 +79,7 @@ def register(caller: Caller, test_id: int, request: RegisterRequest) -> Register
                     redirect_url=request.redirectURL,
                     now=now,
                     registered_by=caller.key_id,
+                    source=request.source,
                 )
             )
         except candidates.InvitationIdTaken:

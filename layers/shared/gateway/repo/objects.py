@@ -276,3 +276,16 @@ def complete_multipart(key: str, upload_id: str, parts: list[dict[str, Any]]) ->
         if error_code(exc) == "NoSuchUpload" and exists(key):
             return
         raise _error(exc, key) from exc
+
+
+def put_file(key: str, body: IO[bytes], content_type: str) -> None:
+    """Upload a file object (multipart for large ones, by boto3's transfer manager)."""
+    from boto3.exceptions import S3UploadFailedError
+
+    try:
+        _s3().upload_fileobj(body, bucket(), key, ExtraArgs={"ContentType": content_type})
+    except ClientError as exc:
+        raise _error(exc, key) from exc
+    except S3UploadFailedError as exc:
+        logger.warning("s3 upload failed", extra={"what": key})
+        raise Unavailable("The file store is unavailable; retry.") from exc

@@ -44,6 +44,7 @@ def apply(
     change: dict[str, Any],
     entry: dict[str, Any],
     version_item: dict[str, Any] | None,
+    extra: list[dict[str, Any]] | None = None,
 ) -> None:
     """Move the subject to `change` (status, status_rank, result_digest, result_version, updated_at) and
     store `version_item`, all or nothing; Concurrent if the subject moved meanwhile."""
@@ -77,6 +78,7 @@ def apply(
                 }
             }
         )
+    items.extend(extra or [])
     try:
         aws.dynamodb().transact_write_items(TransactItems=items)
     except ClientError as exc:

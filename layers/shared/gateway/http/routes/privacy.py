@@ -18,7 +18,7 @@ CandidateId = Annotated[str, Path(max_length=64, description="Candidate id (cand
 
 
 @router.delete(
-    "/v1/candidates/<id>",
+    "/v1/candidates/<candidateId>",
     summary="Erase a candidate's personal data everywhere the service keeps it",
     description="Deletes the profile, invitations and callbacks about the candidate, strips assigned-to and "
     "registration from their test IDs, anonymises their results (the figures stay, without identity) and "
@@ -27,17 +27,17 @@ CandidateId = Annotated[str, Path(max_length=64, description="Candidate id (cand
     responses=documented(200, "Erased; counts of what was erased or anonymised."),
 )
 @requires(Role.ADMIN, body=None)
-def erase_candidate(id: CandidateId) -> CandidateErased:
-    counts = privacy.erase(current_caller(), id)
-    return CandidateErased.model_validate({"id": id, **counts})
+def erase_candidate(candidateId: CandidateId) -> CandidateErased:
+    counts = privacy.erase(current_caller(), candidateId)
+    return CandidateErased.model_validate({"id": candidateId, **counts})
 
 
 @router.get(
-    "/v1/candidates/<id>/export",
+    "/v1/candidates/<candidateId>/export",
     summary="Everything held about a candidate, as JSON",
     tags=["Privacy"],
     responses=documented(200, "The candidate's data."),
 )
 @requires(Role.ADMIN, body=None)
-def export_candidate(id: CandidateId) -> CandidateExport:
-    return CandidateExport.model_validate(privacy.export(current_caller(), id))
+def export_candidate(candidateId: CandidateId) -> CandidateExport:
+    return CandidateExport.model_validate(privacy.export(current_caller(), candidateId))
