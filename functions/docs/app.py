@@ -5,7 +5,17 @@ out of API functions because importing the X-Ray SDK alone adds ~120 ms to every
 """
 
 from gateway.http.app import Api
-from gateway.http.routes import admin, docs, imports, jobs, provisioning, registration, results, stock
+from gateway.http.routes import (
+    admin,
+    certification,
+    docs,
+    imports,
+    jobs,
+    provisioning,
+    registration,
+    results,
+    stock,
+)
 
 api = Api(
     registration.router,
@@ -15,6 +25,7 @@ api = Api(
     jobs.router,
     results.router,
     admin.router,
+    certification.router,
     docs.router,
     docs=True,
 )

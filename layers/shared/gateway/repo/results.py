@@ -44,9 +44,11 @@ def apply(
     change: dict[str, Any],
     entry: dict[str, Any],
     version_item: dict[str, Any] | None,
+    extra: list[dict[str, Any]] | None = None,
 ) -> None:
     """Move the subject to `change` (status, status_rank, result_digest, result_version, updated_at) and
-    store `version_item`, all or nothing; Concurrent if the subject moved meanwhile."""
+    store `version_item` (and the `extra` transaction entries: the outcome), all or nothing; Concurrent if
+    the subject moved meanwhile."""
     table, key = subject_key(kind, subject)
     names = {f"#{k}": k for k in change} | {"#history": "history"}
     sets = ", ".join(f"#{k} = :{k}" for k in change)
@@ -77,6 +79,7 @@ def apply(
                 }
             }
         )
+    items.extend(extra or [])
     try:
         aws.dynamodb().transact_write_items(TransactItems=items)
     except ClientError as exc:
