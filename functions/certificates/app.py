@@ -16,7 +16,7 @@ from gateway.http.routes import certification
 
 api = Api(certification.router)
 http_handler = api.lambda_handler()
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def issue(record: SQSRecord) -> str:

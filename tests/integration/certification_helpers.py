@@ -16,21 +16,52 @@ PLANS = [
     {
         "name": "Academic",
         "question-flow": [
-            {"level": "A2", "sections": [{"skill": "Grammar", "questions": 10}, {"skill": "Reading", "questions": 8}]},
-            {"level": "B1", "sections": [{"skill": "Grammar", "questions": 4}, {"skill": "Listening", "questions": 4},
-                                         {"skill": "Reading", "questions": 4}]},
-            {"level": "B1+", "sections": [{"skill": "Reading", "questions": 6}, {"skill": "Writing", "questions": 2}]},
+            {
+                "level": "A2",
+                "sections": [{"skill": "Grammar", "questions": 10}, {"skill": "Reading", "questions": 8}],
+            },
+            {
+                "level": "B1",
+                "sections": [
+                    {"skill": "Grammar", "questions": 4},
+                    {"skill": "Listening", "questions": 4},
+                    {"skill": "Reading", "questions": 4},
+                ],
+            },
+            {
+                "level": "B1+",
+                "sections": [{"skill": "Reading", "questions": 6}, {"skill": "Writing", "questions": 2}],
+            },
         ],
-        "placement-rules": [{"min-percent": 0, "level": "A1"}, {"min-percent": 40, "level": "A2"},
-                            {"min-percent": 70, "level": "B1"}],
+        "placement-rules": [
+            {"min-percent": 0, "level": "A1"},
+            {"min-percent": 40, "level": "A2"},
+            {"min-percent": 70, "level": "B1"},
+        ],
     },
-    {"name": "Professional", "question-flow": [{"level": "B2", "sections": [{"skill": "Speaking", "questions": 5}]}]},
+    {
+        "name": "Professional",
+        "question-flow": [{"level": "B2", "sections": [{"skill": "Speaking", "questions": 5}]}],
+    },
 ]
 TEST_TYPES = [
     {"name": "PT-Academic", "test-id": 900, "kind": "placement", "plan": "Academic"},
-    {"name": "CT-B1", "test-id": 901, "kind": "certification", "level": "B1", "plan": "Academic", "pass-mark": 60},
-    {"name": "CT-B1-Plus", "test-id": 902, "kind": "certification", "level": "B1+", "plan": "Academic",
-     "pass-mark": 60},
+    {
+        "name": "CT-B1",
+        "test-id": 901,
+        "kind": "certification",
+        "level": "B1",
+        "plan": "Academic",
+        "pass-mark": 60,
+    },
+    {
+        "name": "CT-B1-Plus",
+        "test-id": 902,
+        "kind": "certification",
+        "level": "B1+",
+        "plan": "Academic",
+        "pass-mark": 60,
+    },
     {"name": "Academic-Plus", "kind": "placement", "plan": "Professional"},
     {"name": "CT-A2", "kind": "certification", "level": "A2", "plan": "Academic", "pass-mark": 70},
 ]
@@ -51,8 +82,14 @@ def items(spec: list[tuple[str, str, bool]], can_do: bool = True) -> list[dict[s
 
     out = []
     for n, (skill, level, correct) in enumerate(spec, 1):
-        item: dict[str, Any] = {"ItemId": f"i{n}", "Skill": skill, "Level": level, "Correct": 1 if correct else 0,
-                                "Answer": "b" if correct else ("a" if n % 2 else ""), "TimeSpent": 30}
+        item: dict[str, Any] = {
+            "ItemId": f"i{n}",
+            "Skill": skill,
+            "Level": level,
+            "Correct": 1 if correct else 0,
+            "Answer": "b" if correct else ("a" if n % 2 else ""),
+            "TimeSpent": 30,
+        }
         if can_do:
             item["CanDo"] = statements.can_do(skill, level)
         out.append(item)
@@ -66,8 +103,14 @@ def register(stack: Any, test_id: int, email: str, name: str = "Ada Lovelace", a
 
 
 def v2_result(stack: Any, invitation: int, score: int | None, total: int | None = 100, **extra: Any) -> Any:
-    body = {"TestInvitationId": invitation, "Status": "Completed", "AttemptedOn": "2026-03-10T10:00:00",
-            "TotalScore": total, "CandidateScore": score, **extra}
+    body = {
+        "TestInvitationId": invitation,
+        "Status": "Completed",
+        "AttemptedOn": "2026-03-10T10:00:00",
+        "TotalScore": total,
+        "CandidateScore": score,
+        **extra,
+    }
     reply = post_result(stack, body, form=False)
     assert reply.status == 200, reply.text
     return reply
@@ -77,8 +120,9 @@ def queue_messages(url: str) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs")
     found = []
     while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                  WaitTimeSeconds=0).get("Messages", [])
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
         if not got:
             return found
         found.extend(got)

@@ -39,15 +39,21 @@ def test_a_catalogue_is_inherited_below_until_a_unit_sets_its_own(stack):
     # When North sets its own (one test type), it applies to North and East, the root keeps its own
     set_catalogue(stack.api, north, [TEST_TYPES[0]])
     east_view = stack.api.get("/v1/catalogue", query={"org-unit": east}).json()
-    assert east_view["source-unit"] == north and [t["name"] for t in east_view["test-types"]] == ["PT-Academic"]
+    assert east_view["source-unit"] == north and [t["name"] for t in east_view["test-types"]] == [
+        "PT-Academic"
+    ]
     assert len(stack.api.get("/v1/catalogue").json()["test-types"]) == len(TEST_TYPES)
 
 
 def test_only_admins_of_the_unit_or_above_read_and_set_it(stack):
     north, south = child_unit(stack), child_unit(stack, "South")
     north_admin = key_for(stack, north)
-    assert north_admin.call("PUT", "/v1/catalogue", {"org-unit": south, "plans": PLANS,
-                                                     "test-types": TEST_TYPES}).status == 403
+    assert (
+        north_admin.call(
+            "PUT", "/v1/catalogue", {"org-unit": south, "plans": PLANS, "test-types": TEST_TYPES}
+        ).status
+        == 403
+    )
     assert north_admin.get("/v1/catalogue", query={"org-unit": stack.root}).status == 403
     support = key_for(stack, north, "support")
     assert support.get("/v1/catalogue").status == 403
@@ -56,16 +62,42 @@ def test_only_admins_of_the_unit_or_above_read_and_set_it(stack):
 @pytest.mark.parametrize(
     ("change", "description"),
     [
-        (lambda b: b["test-types"][1].pop("level"), "test-types[1].level: is required for a certification test"),
-        (lambda b: b["test-types"][1].pop("pass-mark"), "test-types[1].pass-mark: is required for a certification test"),
-        (lambda b: b["test-types"][2].update(plan="Nursing"), "test-types[2].plan: no plan 'Nursing' in plans"),
-        (lambda b: b["test-types"][4].update(level="C1"), "test-types[4].level: plan 'Academic' has no question flow for level C1"),
-        (lambda b: b["test-types"][3].update(name="PT-Academic"), "test-types[3].name: test type 'PT-Academic' appears more than once"),
-        (lambda b: b["test-types"][2].update({"test-id": 900}), "test-types[2].test-id: test id 900 appears more than once"),
-        (lambda b: b["test-types"][1].update({"pass-mark": 101}), "test-types.pass-mark: must be at most 100.0"),
-        (lambda b: b["test-types"][1].update(kind="exam"), "test-types.kind: must be one of 'placement' or 'certification'"),
-        (lambda b: b["plans"][0]["question-flow"][0]["sections"][0].update(skill="Maths"),
-         "plans.question-flow.sections.skill: must be one of 'Grammar', 'Listening', 'Reading', 'Writing' or 'Speaking'"),
+        (
+            lambda b: b["test-types"][1].pop("level"),
+            "test-types[1].level: is required for a certification test",
+        ),
+        (
+            lambda b: b["test-types"][1].pop("pass-mark"),
+            "test-types[1].pass-mark: is required for a certification test",
+        ),
+        (
+            lambda b: b["test-types"][2].update(plan="Nursing"),
+            "test-types[2].plan: no plan 'Nursing' in plans",
+        ),
+        (
+            lambda b: b["test-types"][4].update(level="C1"),
+            "test-types[4].level: plan 'Academic' has no question flow for level C1",
+        ),
+        (
+            lambda b: b["test-types"][3].update(name="PT-Academic"),
+            "test-types[3].name: test type 'PT-Academic' appears more than once",
+        ),
+        (
+            lambda b: b["test-types"][2].update({"test-id": 900}),
+            "test-types[2].test-id: test id 900 appears more than once",
+        ),
+        (
+            lambda b: b["test-types"][1].update({"pass-mark": 101}),
+            "test-types.pass-mark: must be at most 100.0",
+        ),
+        (
+            lambda b: b["test-types"][1].update(kind="exam"),
+            "test-types.kind: must be one of 'placement' or 'certification'",
+        ),
+        (
+            lambda b: b["plans"][0]["question-flow"][0]["sections"][0].update(skill="Maths"),
+            "plans.question-flow.sections.skill: must be one of 'Grammar', 'Listening', 'Reading', 'Writing' or 'Speaking'",
+        ),
     ],
 )
 def test_a_bad_catalogue_is_a_400_naming_the_field_and_nothing_is_stored(stack, change, description):
@@ -98,13 +130,21 @@ def test_a_plan_file_is_validated_on_load_naming_the_field():
 
 
 def test_fulfilment_and_registration_accept_only_catalogue_test_types_once_one_applies(stack):
-    stack.api.post("/v1/test-ids", {"test-ids": [
-        {"test-id": "T-1", "password": "p", "test-type": "Academic-Plus"},
-        {"test-id": "T-2", "password": "p", "test-type": "Junior"},
-        {"test-id": "T-3", "password": "p", "test-type": "Junior"}]})
+    stack.api.post(
+        "/v1/test-ids",
+        {
+            "test-ids": [
+                {"test-id": "T-1", "password": "p", "test-type": "Academic-Plus"},
+                {"test-id": "T-2", "password": "p", "test-type": "Junior"},
+                {"test-id": "T-3", "password": "p", "test-type": "Junior"},
+            ]
+        },
+    )
     # Before any catalogue: everything works as before
     assert stack.api.post("/v1/fulfillments", {"product-code": "GTX-Junior"}).status == 201
-    assert stack.api.post("/v2/tests/77/register", {"emailId": "a@example.com", "fullName": "A"}).status == 200
+    assert (
+        stack.api.post("/v2/tests/77/register", {"emailId": "a@example.com", "fullName": "A"}).status == 200
+    )
     set_catalogue(stack.api)
     catalogue.cache.clear()
     # Then a type outside the catalogue is refused with a 400 naming the field, and nothing is taken
@@ -119,5 +159,9 @@ def test_fulfilment_and_registration_accept_only_catalogue_test_types_once_one_a
     # And V2 registration takes the catalogue's test ids only
     unknown = stack.api.post("/v2/tests/77/register", {"emailId": "b@example.com", "fullName": "B"})
     assert (unknown.status, unknown.description) == (
-        400, "testId: test 77 is not in the test catalogue of this organisation unit")
-    assert stack.api.post("/v2/tests/901/register", {"emailId": "b@example.com", "fullName": "B"}).status == 200
+        400,
+        "testId: test 77 is not in the test catalogue of this organisation unit",
+    )
+    assert (
+        stack.api.post("/v2/tests/901/register", {"emailId": "b@example.com", "fullName": "B"}).status == 200
+    )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from pydantic import Field
 
 from gateway import certification
 from gateway.auth import Caller
@@ -40,14 +41,14 @@ class Verification(Kebab):
     """What the public verification route says: no more than the certificate itself shows."""
 
     code: str
-    status: str  # valid | revoked | unknown
+    status: str = Field(description="valid | revoked | unknown")
     name: str | None = None
-    org_unit: str | None = None
-    test_type: str | None = None
+    org_unit: str | None = Field(default=None, alias="org-unit")
+    test_type: str | None = Field(default=None, alias="test-type")
     level: str | None = None
     cefr: str | None = None
-    issued_on: str | None = None
-    revoked_on: str | None = None
+    issued_on: str | None = Field(default=None, alias="issued-on")
+    revoked_on: str | None = Field(default=None, alias="revoked-on")
 
 
 def _latin(text: str) -> str:
