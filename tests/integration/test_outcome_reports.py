@@ -22,7 +22,9 @@ CUSTOM = "Can order a meal in a restaurant"  # a statement the catalogue does no
 
 
 def key_for(stack, unit, role):
-    return stack.api.as_key(stack.api.post("/v1/api-keys", {"org-unit": unit, "role": role}).json()["api-key"])
+    return stack.api.as_key(
+        stack.api.post("/v1/api-keys", {"org-unit": unit, "role": role}).json()["api-key"]
+    )
 
 
 @pytest.fixture
@@ -59,10 +61,15 @@ def data_set(stack):
             elif style < 0.6:
                 item["CanDo"] = statements.can_do(skill, level)
             spec.append(item)
-        unit_id, api = units[unit]
+        _, api = units[unit]
         inv = register(stack, test_id, email, api=api)
         cid = stack.api.get(f"/v2/invitations/{inv}").json()["result"]["candidateId"]
-        body = {"TestInvitationId": inv, "Status": "Completed", "AttemptedOn": f"{day}T12:00:00", "Items": spec}
+        body = {
+            "TestInvitationId": inv,
+            "Status": "Completed",
+            "AttemptedOn": f"{day}T12:00:00",
+            "Items": spec,
+        }
         assert post_result(stack, body, form=False).status == 200
         sent.append({"unit": unit, "candidate": cid, "test-id": test_id, "day": day, "items": spec})
     return {"units": units, "sent": sent, "north": north["id"], "south": south["id"]}
@@ -99,7 +106,9 @@ def expected_ct_log(sent, since, until):
 
 def test_cant_do_counts_candidates_per_statement_skill_and_level_in_the_subtree_and_range(stack, data_set):
     since, until = "2026-02-01", "2026-03-31"
-    reply = stack.api.get("/v1/reports/cant-do", query={"org-unit": data_set["north"], "from": since, "to": until})
+    reply = stack.api.get(
+        "/v1/reports/cant-do", query={"org-unit": data_set["north"], "from": since, "to": until}
+    )
     assert reply.status == 200, reply.text
     report = reply.json()
     got = {(r["skill"], r["level"], r["statement"]): r["candidates"] for r in report["items"]}
@@ -107,13 +116,19 @@ def test_cant_do_counts_candidates_per_statement_skill_and_level_in_the_subtree_
     assert expected and got == expected
     assert any(s == "Can't yet order a meal in a restaurant" for _, _, s in got)
     # in skill order, then level, then most-missed first
-    order = [(statements.SKILL_RANK[r["skill"]], statements.CEFR_RANK[r["level"]], -r["candidates"])
-             for r in report["items"]]
+    order = [
+        (statements.SKILL_RANK[r["skill"]], statements.CEFR_RANK[r["level"]], -r["candidates"])
+        for r in report["items"]
+    ]
     assert order == sorted(order)
-    assert report["candidates"] == len({e["candidate"] for e in data_set["sent"] if in_scope(e, since, until)})
+    assert report["candidates"] == len(
+        {e["candidate"] for e in data_set["sent"] if in_scope(e, since, until)}
+    )
     # and the XLSX holds the same rows
-    link = stack.api.get("/v1/reports/cant-do",
-                         query={"org-unit": data_set["north"], "from": since, "to": until, "format": "xlsx"}).json()
+    link = stack.api.get(
+        "/v1/reports/cant-do",
+        query={"org-unit": data_set["north"], "from": since, "to": until, "format": "xlsx"},
+    ).json()
     rows = xlsx_rows(s3_object(object_key_of(link["download-url"])))
     header = rows.index(["Skill", "Level", "Can't do statement", "Candidates"])
     assert {(r[0], r[1], r[2]): r[3] for r in rows[header + 1 :]} == expected
@@ -122,19 +137,27 @@ def test_cant_do_counts_candidates_per_statement_skill_and_level_in_the_subtree_
 
 def test_the_ct_log_counts_attempts_passes_and_failures_per_test_type_and_level(stack, data_set):
     since, until = "2026-01-01", "2026-04-30"
-    report = stack.api.get("/v1/reports/ct-log", query={"org-unit": data_set["north"], "from": since,
-                                                        "to": until}).json()
-    got = {(r["test-type"], r["level"]): {k: r[k] for k in ("attempts", "passes", "failures", "incomplete")}
-           for r in report["items"]}
+    report = stack.api.get(
+        "/v1/reports/ct-log", query={"org-unit": data_set["north"], "from": since, "to": until}
+    ).json()
+    got = {
+        (r["test-type"], r["level"]): {k: r[k] for k in ("attempts", "passes", "failures", "incomplete")}
+        for r in report["items"]
+    }
     assert got == expected_ct_log(data_set["sent"], since, until)
-    assert [r["level"] for r in report["items"]] == sorted((r["level"] for r in report["items"]),
-                                                           key=statements.CEFR_RANK.__getitem__)
-    link = stack.api.get("/v1/reports/ct-log", query={"org-unit": data_set["north"], "from": since,
-                                                      "to": until, "format": "xlsx"}).json()
+    assert [r["level"] for r in report["items"]] == sorted(
+        (r["level"] for r in report["items"]), key=statements.CEFR_RANK.__getitem__
+    )
+    link = stack.api.get(
+        "/v1/reports/ct-log",
+        query={"org-unit": data_set["north"], "from": since, "to": until, "format": "xlsx"},
+    ).json()
     rows = xlsx_rows(s3_object(object_key_of(link["download-url"])))
     header = rows.index(["Test type", "Level", "Attempts", "Passes", "Failures", "Incomplete"])
-    assert {(r[0], r[1]): dict(zip(("attempts", "passes", "failures", "incomplete"), r[2:], strict=True))
-            for r in rows[header + 1 :]} == got
+    assert {
+        (r[0], r[1]): dict(zip(("attempts", "passes", "failures", "incomplete"), r[2:], strict=True))
+        for r in rows[header + 1 :]
+    } == got
 
 
 def test_reports_are_scoped_and_check_their_range(stack, data_set):
@@ -144,7 +167,8 @@ def test_reports_are_scoped_and_check_their_range(stack, data_set):
     # the default is the caller's own unit: South sees South's tests only
     report = south_admin.get("/v1/reports/ct-log", query={"from": "2026-01-01", "to": "2026-04-30"}).json()
     assert sum(r["attempts"] for r in report["items"]) == sum(
-        1 for e in data_set["sent"] if e["unit"] == "south" and e["test-id"] in (901, 902))
+        1 for e in data_set["sent"] if e["unit"] == "south" and e["test-id"] in (901, 902)
+    )
     bad = stack.api.get("/v1/reports/cant-do", query={"from": "2026-13-01"})
     assert (bad.status, bad.description) == (400, "from: must be a date YYYY-MM-DD (got '2026-13-01')")
     backwards = stack.api.get("/v1/reports/cant-do", query={"from": "2026-03-01", "to": "2026-02-01"})

@@ -64,15 +64,15 @@ You continue with level {{ outcome["next-level"] }}.
 <li>{{ area.review }}</li>{% endfor %}</ol>{% endif %}{% endif %}
 </section>{% endif %}
 <h2>Skills</h2>
-<svg id="chart" role="img" aria-label="Percent per skill" width="560" height="{{ chart_height + 50 }}"
- viewBox="0 0 560 {{ chart_height + 50 }}" xmlns="http://www.w3.org/2000/svg">
-<line x1="20" y1="{{ chart_height + 10 }}" x2="550" y2="{{ chart_height + 10 }}" stroke="#888"/>
+<svg id="chart" role="img" aria-label="Percent per skill" width="560" height="{{ chart_height + 70 }}"
+ viewBox="0 0 560 {{ chart_height + 70 }}" xmlns="http://www.w3.org/2000/svg">
+<line x1="20" y1="{{ chart_height + 30 }}" x2="550" y2="{{ chart_height + 30 }}" stroke="#888"/>
 {% for bar in bars %}<rect class="bar" data-skill="{{ bar.skill }}" data-percent="{{ bar.percent }}"
- x="{{ 40 + loop.index0 * 104 }}" y="{{ chart_height + 10 - bar.height }}" width="60"
+ x="{{ 40 + loop.index0 * 104 }}" y="{{ chart_height + 30 - bar.height }}" width="60"
  height="{{ bar.height }}"/>
-<text x="{{ 70 + loop.index0 * 104 }}" y="{{ chart_height + 30 }}" text-anchor="middle"
+<text x="{{ 70 + loop.index0 * 104 }}" y="{{ chart_height + 50 }}" text-anchor="middle"
  font-size="13">{{ bar.skill }}</text>
-<text x="{{ 70 + loop.index0 * 104 }}" y="{{ chart_height + 4 - bar.height }}" text-anchor="middle"
+<text x="{{ 70 + loop.index0 * 104 }}" y="{{ chart_height + 24 - bar.height }}" text-anchor="middle"
  font-size="12">{{ bar.label }}</text>{% endfor %}
 </svg>
 <table id="skills"><tr><th>Skill</th><th>Level</th><th>CEFR</th><th>Percent</th></tr>
@@ -110,6 +110,7 @@ def _rows(result: Result) -> list[dict[str, Any]]:
                 {i.get("CanDo") or statements.can_do(skill, i["Level"]) for i in items if i["Correct"]}
             )
             cant = sorted({outcomes.cant_do_of(i) for i in items if not i["Correct"]})
+            can = [c for c in can if statements.cant_do(c) not in cant]  # a mixed result is not there yet
         elif entry.get("cefr"):
             cefr = entry["cefr"]
             can = [statements.can_do(skill, cefr)]
