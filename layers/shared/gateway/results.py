@@ -75,7 +75,14 @@ class Result:
 
     @property
     def has_scores(self) -> bool:
-        keys = ("Overall_Level", "TotalScore", "CandidateScore", "Items", *(f"{s}_Level" for s in SECTIONS))
+        keys = (
+            "Overall_Level",
+            "Overall_cefr",
+            "TotalScore",
+            "CandidateScore",
+            "Items",
+            *(f"{s}_{part}" for s in SECTIONS for part in ("Level", "Percent", "cefr")),
+        )
         return any(self.fields.get(k) is not None for k in keys)
 
     @property
