@@ -10,7 +10,23 @@ import boto3
 
 from gateway.config import get_settings
 from tests.helpers import LambdaContext, sqs_batch_event
-from tests.integration.test_results_intake import post_result
+from tests.integration.test_results_intake import post_result as _post_result
+
+_used: set[tuple[str, int]] = set()
+
+
+def post_result(stack: Any, payload: Any, **kwargs: Any) -> Any:
+    """The engine's signed POST /v1/results, never reusing a (body, timestamp) pair: a retry of the same body
+    is a new signature, as a real engine's would be (the shared helper may repeat one across a second)."""
+    import time
+
+    body = json.dumps(payload, sort_keys=True)
+    stamp = int(time.time())
+    while (body, stamp) in _used:
+        stamp -= 1
+    _used.add((body, stamp))
+    return _post_result(stack, payload, timestamp=stamp, **kwargs)
+
 
 PLANS = [
     {

@@ -12,6 +12,7 @@ from gateway.repo import results as results_repo
 from tests.integration.certification_helpers import (
     items,
     pdf_text,
+    post_result,
     queue_messages,
     register,
     run_certificates,
@@ -19,7 +20,7 @@ from tests.integration.certification_helpers import (
     set_catalogue,
     v2_result,
 )
-from tests.integration.test_results_intake import SEED, events, post_result
+from tests.integration.test_results_intake import SEED, events
 
 B1_PASS = [
     ("Grammar", "B1", True),

@@ -13,6 +13,7 @@ from gateway.repo import objects
 from gateway.repo import outcomes as repo
 from tests.integration.certification_helpers import (
     items,
+    post_result,
     queue_messages,
     register,
     run_certificates,
@@ -20,7 +21,6 @@ from tests.integration.certification_helpers import (
 )
 from tests.integration.test_certification import B1_FAIL, B1_PASS
 from tests.integration.test_results_intake import events as drain_events
-from tests.integration.test_results_intake import post_result
 
 
 @pytest.fixture

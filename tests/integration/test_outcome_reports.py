@@ -11,12 +11,12 @@ import pytest
 from gateway import statements
 from tests.integration.certification_helpers import (
     object_key_of,
+    post_result,
     register,
     s3_object,
     set_catalogue,
     xlsx_rows,
 )
-from tests.integration.test_results_intake import post_result
 
 CUSTOM = "Can order a meal in a restaurant"  # a statement the catalogue does not know
 

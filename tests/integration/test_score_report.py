@@ -9,8 +9,8 @@ from html import unescape
 from gateway import statements
 from gateway.registration import candidate_id
 from tests.helpers import LambdaContext, api_event
-from tests.integration.certification_helpers import set_catalogue
-from tests.integration.test_results_intake import SEED, events, post_result
+from tests.integration.certification_helpers import post_result, set_catalogue
+from tests.integration.test_results_intake import SEED, events
 
 CT_ITEMS = [
     {"ItemId": "g1", "Skill": "Grammar", "Level": "A2", "Correct": True, "Answer": "went"},
