@@ -5,6 +5,7 @@ fpdf2 (PDF), jinja2 (the page) and openpyxl (XLSX) are this function's own depen
 (requirements.txt here), each imported only by the code path that needs it.
 """
 
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -16,13 +17,14 @@ from gateway.http.routes import certification
 
 api = Api(certification.router)
 http_handler = api.lambda_handler()
+FONTS = Path(__file__).resolve().parent / "fonts"  # DejaVu Sans: names in any Latin, Greek or Cyrillic script
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def issue(record: SQSRecord) -> str:
     from gateway import certificates
 
-    return certificates.issue(record.body)
+    return certificates.issue(record.body, FONTS)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pytest
 from gateway import certification, statements
 from gateway.config import get_settings
 from gateway.repo import results as results_repo
+from tests.helpers import ROOT
 from tests.integration.certification_helpers import (
     items,
     pdf_text,
@@ -22,6 +23,7 @@ from tests.integration.certification_helpers import (
 )
 from tests.integration.test_results_intake import SEED, events
 
+FONTS = ROOT / "functions" / "certificates" / "fonts"
 B1_PASS = [
     ("Grammar", "B1", True),
     ("Grammar", "B1", True),
@@ -162,7 +164,7 @@ def test_one_certificate_per_passing_result_whatever_the_retries(stack, catalogu
     from gateway.repo import outcomes as repo
 
     record = issuing._issue_record(repo.get(repo.outcome_key(candidate_of(stack, inv), "v2", str(inv))), code)
-    assert issuing.render_pdf(record) == pdf
+    assert issuing.render_pdf(record, FONTS) == pdf
 
 
 def test_the_certificate_waits_for_the_ct_status(stack, catalogue):
@@ -371,3 +373,13 @@ def test_a_result_without_a_catalogue_entry_is_taken_in_as_before(stack):
     reply = v2_result(stack, inv, 34, 50)
     assert reply.json()["version"] == 1
     assert stack.api.get("/v1/outcomes", query={"candidate-id": candidate_of(stack, inv)}).status == 404
+
+
+def test_a_name_in_any_european_script_prints_as_written(stack, catalogue):
+    name = "Łukasz Żółć-Ødegård Σωκράτης"
+    inv = register(stack, 901, "lukasz@example.com", name)
+    v2_result(stack, inv, None, None, Items=items(B1_PASS))
+    run_certificates(stack)
+    code = certification.certificate_code("v2", str(inv))
+    assert name in pdf_text(s3_object(f"certificates/{code}.pdf"))
+    assert stack.api.get(f"/certificates/{code}", key=None).json()["name"] == name

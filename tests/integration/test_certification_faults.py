@@ -19,7 +19,7 @@ from tests.integration.certification_helpers import (
     run_certificates,
     set_catalogue,
 )
-from tests.integration.test_certification import B1_FAIL, B1_PASS
+from tests.integration.test_certification import B1_FAIL, B1_PASS, FONTS
 from tests.integration.test_results_intake import events as drain_events
 
 
@@ -76,7 +76,7 @@ def test_two_issuers_racing_on_one_result_store_one_certificate(stack, passed):
     def issue():
         barrier.wait()
         try:
-            codes.append(certificates.issue(message["Body"]))
+            codes.append(certificates.issue(message["Body"], FONTS))
         except Exception as exc:  # a lost transaction race is retried by the queue
             errors.append(exc)
 

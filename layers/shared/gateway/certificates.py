@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -51,6 +52,9 @@ class Verification(Kebab):
     revoked_on: str | None = Field(default=None, alias="revoked-on")
 
 
+_LETTERS = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Œ": "OE", "œ": "oe", "ı": "i", "Ħ": "H", "ħ": "h"}
+
+
 def _latin(text: str) -> str:
     """Text the PDF's core font can show: accents kept where Latin-1 has them, others transliterated."""
     out = []
@@ -60,15 +64,26 @@ def _latin(text: str) -> str:
             out.append(char)
         except UnicodeEncodeError:
             plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
-            out.append(plain or "?")
+            out.append(plain or _LETTERS.get(char, "?"))
     return "".join(out)
 
 
-def render_pdf(cert: dict[str, Any]) -> bytes:
-    """The certificate as a one-page A4 landscape PDF; the same record always gives the same bytes."""
+def _as_is(text: str) -> str:
+    return text
+
+
+def render_pdf(cert: dict[str, Any], font_dir: Path | None = None) -> bytes:
+    """The certificate as a one-page A4 landscape PDF; the same record always gives the same bytes. With
+    `font_dir` holding DejaVuSans(-Bold).ttf (the certificates function bundles them) any name prints as
+    written; without, the core font shows Latin-1 and transliterates the rest."""
     from fpdf import FPDF
 
     pdf = FPDF(orientation="L", unit="mm", format="A4")
+    family, text_of = "Helvetica", _latin
+    if font_dir is not None and (font_dir / "DejaVuSans.ttf").exists():
+        pdf.add_font("DejaVu", "", str(font_dir / "DejaVuSans.ttf"))
+        pdf.add_font("DejaVu", "B", str(font_dir / "DejaVuSans-Bold.ttf"))
+        family, text_of = "DejaVu", _as_is
     pdf.set_creation_date(datetime.fromisoformat(cert["issued_on"]).replace(tzinfo=UTC))
     pdf.set_title(f"Certificate {cert['code']}")
     pdf.set_author("Assessment Gateway")
@@ -81,9 +96,9 @@ def render_pdf(cert: dict[str, Any]) -> bytes:
     pdf.rect(14, 14, 269, 182)
 
     def line(text: str, size: float, style: str = "", height: float = 12, color: int = 20) -> None:
-        pdf.set_font("Helvetica", style, size)
+        pdf.set_font(family, style, size)
         pdf.set_text_color(color, color, color)
-        pdf.cell(0, height, _latin(text), align="C", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, height, text_of(text), align="C", new_x="LMARGIN", new_y="NEXT")
 
     pdf.set_y(30)
     line("Certificate of Achievement", 30, "B", 16)
@@ -122,7 +137,7 @@ def _issue_record(outcome: dict[str, Any], code: str) -> dict[str, Any]:
     }
 
 
-def issue(message: str) -> str:
+def issue(message: str, font_dir: Path | None = None) -> str:
     """Handle one CertificateQueue message: the certificate's code, or what was skipped and why."""
     job = json.loads(message)
     key = repo.outcome_key(job["candidate_id"], job["kind"], job["subject"])
@@ -139,7 +154,7 @@ def issue(message: str) -> str:
     if outcome.get("certificate") == code or repo.certificate(code) is not None:
         return code
     record = _issue_record(outcome, code)
-    objects.put(record["pdf_key"], render_pdf(record), "application/pdf")
+    objects.put(record["pdf_key"], render_pdf(record, font_dir), "application/pdf")
     if repo.record_certificate(record, key, level):
         repo.link_profile(outcome["candidate_id"], code)
         logger.info("certificate issued", extra={"code": code, "unit_id": outcome["unit_id"]})
