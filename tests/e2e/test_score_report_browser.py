@@ -37,8 +37,16 @@ def _items():
 
 
 def _report_url(stack) -> str:
-    base, headers = stack.base_url, {"x-api-key": stack.admin_key}
-    # A catalogue (once per stack: PUT replaces it), a registration for CT-B1, and the engine's signed result
+    base, root = stack.base_url, {"x-api-key": stack.admin_key}
+    # A unit of its own (the stack is shared: a catalogue at the root would bind the other tests), its
+    # catalogue, a registration for CT-B1 there, and the engine's signed result
+    unit = requests.post(
+        f"{base}/v1/org-units", json={"name": f"Reports {uuid.uuid4().hex[:6]}"}, headers=root, timeout=30
+    ).json()["id"]
+    key = requests.post(
+        f"{base}/v1/api-keys", json={"org-unit": unit, "role": "admin"}, headers=root, timeout=30
+    ).json()["api-key"]
+    headers = {"x-api-key": key}
     assert (
         requests.put(
             f"{base}/v1/catalogue",
