@@ -36,7 +36,7 @@ def _items():
     return out
 
 
-def _report_url(stack) -> str:
+def _report_url(stack, items=None) -> str:
     base, root = stack.base_url, {"x-api-key": stack.admin_key}
     # A unit of its own (the stack is shared: a catalogue at the root would bind the other tests), its
     # catalogue, a registration for CT-B1 there, and the engine's signed result
@@ -68,7 +68,7 @@ def _report_url(stack) -> str:
             "TestInvitationId": registered["testInvitationId"],
             "Status": "Completed",
             "AttemptedOn": "2026-03-12T08:00:00",
-            "Items": _items(),
+            "Items": items or _items(),
         }
     )
     ts = str(int(time.time()))
@@ -157,3 +157,27 @@ def test_the_score_report_renders_its_chart_and_prints(local_stack, tmp_path):
             assert "Score report" in text and "Rita Report" in text and "Review list" in text
         finally:
             browser.close()
+
+
+def test_a_pass_gets_its_certificate_through_the_local_queue_and_verifies_over_http(local_stack):
+    # Given a passing CT result (every item correct), taken in over HTTP
+    passing = [dict(item, Correct=True) for item in _items()]
+    url = _report_url(local_stack, passing)
+    # When the stack's SQS trigger runs the certificates function, the page links the certificate
+    deadline, link = time.time() + 30, None
+    while time.time() < deadline and link is None:
+        page = requests.get(url, timeout=30).text
+        found = [part.split('"', 1)[0] for part in page.split('href="')[1:]]
+        link = found[0].replace("&amp;", "&") if found else None
+        if link is None:
+            time.sleep(0.5)
+    assert link is not None, "no certificate link on the score report"
+    pdf = requests.get(link, timeout=30)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    from pypdf import PdfReader
+
+    text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    code = text.split("Verification code: ", 1)[1].split()[0]
+    # Then the public route verifies it over HTTP, without a key
+    verified = requests.get(f"{local_stack.base_url}/certificates/{code}", timeout=30).json()
+    assert verified["status"] == "valid" and verified["name"] == "Rita Report" and verified["level"] == "B1"
