@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway import catalogue
+from gateway import catalogue, catalogue_models
 from gateway.errors import InvalidInput
 from tests.integration.certification_helpers import PLANS, TEST_TYPES, set_catalogue
 
@@ -110,22 +110,22 @@ def test_a_bad_catalogue_is_a_400_naming_the_field_and_nothing_is_stored(stack, 
 
 def test_a_plan_file_is_validated_on_load_naming_the_field():
     # A plan file as eTest ships them ("copy the plan.json file to the files directory")
-    plan = catalogue.load_plan(json.dumps(PLANS[0]))
+    plan = catalogue_models.load_plan(json.dumps(PLANS[0]))
     assert plan.name == "Academic" and [s.level for s in plan.question_flow] == ["A2", "B1", "B1+"]
     bad = json.loads(json.dumps(PLANS[0]))
     bad["question-flow"][1]["sections"][2]["questions"] = 0
     with pytest.raises(InvalidInput) as error:
-        catalogue.load_plan(json.dumps(bad))
+        catalogue_models.load_plan(json.dumps(bad))
     assert error.value.description == (
         "question-flow[1].sections[2].questions: Input should be greater than or equal to 1"
     )
     bad = json.loads(json.dumps(PLANS[0]))
     bad["question-flow"].append({"level": "A2", "sections": [{"skill": "Reading", "questions": 3}]})
     with pytest.raises(InvalidInput) as error:
-        catalogue.load_plan(json.dumps(bad))
+        catalogue_models.load_plan(json.dumps(bad))
     assert error.value.description == "question-flow: level A2 appears more than once"
     with pytest.raises(InvalidInput) as error:
-        catalogue.load_plan("{not json")
+        catalogue_models.load_plan("{not json")
     assert error.value.description == "plan: is not valid JSON"
 
 

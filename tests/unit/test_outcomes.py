@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import outcomes, results, statements
-from gateway.catalogue import Catalogue, CatalogueRequest, check
+from gateway.catalogue_models import Catalogue, CatalogueRequest, check
 from tests.integration.certification_helpers import PLANS, TEST_TYPES
 
 CATALOGUE = Catalogue(

@@ -121,7 +121,8 @@ def _issue_record(outcome: dict[str, Any], code: str) -> dict[str, Any]:
     return {
         "code": code,
         "candidate_id": outcome["candidate_id"],
-        "name": outcome.get("full_name") or outcome.get("email") or "Candidate",
+        # Never the e-mail: the public verification shows what the certificate shows.
+        "name": outcome.get("full_name") or "Candidate",
         "org_unit": unit.name if unit else outcome["unit_id"],
         "unit_id": outcome["unit_id"],
         "unit_path": outcome["unit_path"],

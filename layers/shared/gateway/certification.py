@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gateway import aws, catalogue, crypto, events, outcomes
-from gateway.catalogue import TestType
+from gateway.catalogue_models import Catalogue, TestType
 from gateway.config import get_settings
 from gateway.errors import Unavailable
 from gateway.repo import outcomes as repo
@@ -69,7 +69,7 @@ def candidate_of(kind: str, subject: dict[str, Any]) -> dict[str, Any]:
     return {"candidate_id": cid, "email": email, "full_name": str(name) if name else None}
 
 
-def test_type_of(kind: str, subject: dict[str, Any]) -> tuple[TestType, catalogue.Catalogue] | None:
+def test_type_of(kind: str, subject: dict[str, Any]) -> tuple[TestType, Catalogue] | None:
     found = catalogue.for_unit(subject["unit_path"])
     if found is None:
         return None

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from gateway import statements
-from gateway.catalogue import Catalogue, TestType
+from gateway.catalogue_models import Catalogue, TestType
 from gateway.results import Result
 from gateway.statements import CEFR_RANK, SKILL_RANK, SKILLS
 

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import Field
 
-from gateway import catalogue, certificates, reports
+from gateway import catalogue_models, certificates, reports
 from gateway.auth import current_caller
-from gateway.catalogue import CatalogueRequest, CatalogueView
+from gateway.catalogue_models import CatalogueRequest, CatalogueView
 from gateway.certificates import Verification
 from gateway.contracts import Kebab, Role
 from gateway.http.app import public, request_base_url, requires
@@ -39,7 +39,7 @@ class RevokeRequest(Kebab):
 )
 @requires(Role.ADMIN, body=None)
 def get_catalogue(org_unit: Unit = None) -> CatalogueView:
-    return catalogue.view(current_caller(), org_unit)
+    return catalogue_models.view(current_caller(), org_unit)
 
 
 @router.put(
@@ -54,7 +54,7 @@ def get_catalogue(org_unit: Unit = None) -> CatalogueView:
 )
 @requires(Role.ADMIN)
 def put_catalogue(request: Annotated[CatalogueRequest, Body()]) -> CatalogueView:
-    return catalogue.save(current_caller(), request)
+    return catalogue_models.save(current_caller(), request)
 
 
 @router.get(
