@@ -8,6 +8,7 @@ from gateway.http.app import Api
 from gateway.http.routes import (
     admin,
     candidates,
+    certification,
     docs,
     imports,
     jobs,
@@ -30,6 +31,7 @@ api = Api(
     notifications.router,
     privacy.router,
     candidates.router,
+    certification.router,
     docs.router,
     docs=True,
 )

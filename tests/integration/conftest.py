@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gateway import auth, aws, bootstrap, idempotency
+from gateway import auth, aws, bootstrap, catalogue, idempotency
 from gateway.config import get_settings
 from local.cfn import Template
 from local.resources import CreatedResources, create_resources
@@ -79,6 +79,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         aws.reset()
         idempotency.reset()
         auth.key_cache.clear()
+        catalogue.cache.clear()
         seeded = bootstrap.seed_root(api_key=ADMIN_KEY)
         yield Stack(template, resources, seeded["org_unit"], ApiClient(template, ADMIN_KEY, _MODULES))
         aws.reset()

@@ -9,17 +9,17 @@ def _counting(stack):
     return calls
 
 
-def test_a_registration_costs_two_calls_cold_and_one_when_the_key_was_seen(stack):
+def test_a_registration_costs_three_calls_cold_and_one_when_the_key_was_seen(stack):
     stack.api.handler("RegistrationFunction")
     calls = _counting(stack)
     auth.key_cache.clear()
     # When a caller whose key is not cached registers a candidate
     assert stack.api.post("/v2/tests/1/register", {"emailId": "a@example.com", "fullName": "A"}).status == 200
-    # Then it costs the key lookup and one transactional upsert
-    assert calls == ["GetItem", "TransactWriteItems"]
+    # Then it costs the key lookup, the test catalogue of the unit's path and one transactional upsert
+    assert calls == ["GetItem", "BatchGetItem", "TransactWriteItems"]
     # When the same caller registers again within the cache window (same or another candidate)
     calls.clear()
     assert stack.api.post("/v2/tests/1/register", {"emailId": "a@example.com", "fullName": "B"}).status == 200
     assert stack.api.post("/v2/tests/2/register", {"emailId": "b@example.com", "fullName": "B"}).status == 200
-    # Then each costs one call
+    # Then each costs one call (key and catalogue are cached for the window)
     assert calls == ["TransactWriteItems", "TransactWriteItems"]

@@ -30,6 +30,10 @@ class Settings(BaseModel):
     import_queue_url: str = ""
     import_segment_rows: int = 0
     test_engine_base_url: str = "https://engine.example.com"
+    # Certification (issue 8): the queue certificates are issued from, and this API's public base URL for
+    # links it prints (verification URL, score report); empty: taken from the request that took the result.
+    certificate_queue_url: str = ""
+    public_base_url: str = ""
     stage: str = "dev"
     # How long an authenticated key is trusted without reading it again (revocation delay).
     key_cache_seconds: float = 60.0
@@ -68,6 +72,8 @@ class Settings(BaseModel):
             import_queue_url=env.get("IMPORT_QUEUE_URL", ""),
             import_segment_rows=int(env.get("IMPORT_SEGMENT_ROWS", "0") or 0),
             test_engine_base_url=env.get("TEST_ENGINE_BASE_URL", "https://engine.example.com"),
+            certificate_queue_url=env.get("CERTIFICATE_QUEUE_URL", ""),
+            public_base_url=env.get("PUBLIC_BASE_URL", ""),
             stage=env.get("STAGE", "dev"),
             key_cache_seconds=float(env.get("KEY_CACHE_SECONDS", "60")),
             result_retention_days=int(env.get("RESULT_RETENTION_DAYS", "730") or 0),

@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from gateway import itep, stock, tracks
+from gateway import catalogue, itep, stock, tracks
 from gateway.auth import Caller
 from gateway.contracts import FulfilmentReply, FulfilmentRequest
 from gateway.errors import Conflict, InvalidInput, Unavailable
@@ -43,6 +43,13 @@ def _email_of(request: FulfilmentRequest, registration: dict[str, Any]) -> str |
 
 def fulfil(caller: Caller, request: FulfilmentRequest) -> FulfilmentReply:
     kind, test_type = itep.parse_product_code(request.product_code)
+    catalogue.require_test_type(
+        caller.unit_path,
+        test_type,
+        "product-code",
+        f"unknown product code '{request.product_code}' (test type {test_type} is not in the test catalogue "
+        "of this organisation unit)",
+    )
     if kind == "STX" and not request.email:
         raise InvalidInput("email", "is required for STX product codes")
     registration = itep.validate_registration(request.registration or {})

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import events
+from gateway import certification, events
 from gateway.config import get_settings
 from gateway.errors import InvalidInput, Unavailable
 from gateway.repo import candidates, now_iso
@@ -80,7 +80,22 @@ def _publish(result: Result, subject: dict[str, Any], version: int, digest: str)
     return event_id
 
 
-def take(result: Result, attempts: int = 3) -> IntakeReply:
+def _actual_minutes(result: Result, subject: dict[str, Any], now: str) -> float | None:
+    """The time actually taken (v1.3): as the engine says, else from Started to now in the life cycle."""
+    from datetime import datetime
+
+    sent = result.actual_minutes
+    if sent is not None:
+        return sent
+    started = [e["at"] for e in subject.get("history", []) if e.get("event") == "status:Started"]
+    if not started:
+        return None
+    begin = datetime.fromisoformat(started[-1].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    return round((end - begin).total_seconds() / 60, 2)
+
+
+def take(result: Result, attempts: int = 3, base_url: str = "") -> IntakeReply:
     for _ in range(attempts):
         subject = repo.get_subject(result.kind, result.subject)
         if subject is None:
@@ -94,9 +109,10 @@ def take(result: Result, attempts: int = 3) -> IntakeReply:
         if digest in subject.get("seen_digests", set()):
             # A message seen before: nothing changes. If it is the latest one, announce it again in case
             # the first announcement was lost (consumers de-duplicate on the event id).
-            event_id = (
-                _publish(result, subject, version, digest) if subject.get("result_digest") == digest else None
-            )
+            event_id = None
+            if subject.get("result_digest") == digest:
+                event_id = _publish(result, subject, version, digest)
+                certification.repeat_follow_up(result, subject)
             return IntakeReply(
                 subject=result.subject,
                 status=current,
@@ -109,7 +125,7 @@ def take(result: Result, attempts: int = 3) -> IntakeReply:
             return IntakeReply(
                 subject=result.subject, status=current, applied=False, reason="stale", version=version
             )
-        new_version = version + 1 if result.has_scores else version
+        new_version = version + 1 if result.stores_version else version
         now = now_iso()
         change = {
             "status": result.status,
@@ -120,7 +136,8 @@ def take(result: Result, attempts: int = 3) -> IntakeReply:
         }
         entry = {"at": now, "event": f"status:{result.status}", "by": "engine"}
         version_item = None
-        if result.has_scores:
+        prepared = None
+        if result.stores_version:
             version_item = {
                 "pk": f"RES#{result.kind}#{result.subject}",
                 "sk": f"V#{new_version:05d}",
@@ -132,10 +149,17 @@ def take(result: Result, attempts: int = 3) -> IntakeReply:
                 "unit_path": subject["unit_path"],
                 "result": result.fields,
                 "raw": result.raw,
+                "incomplete": result.incomplete,
+                "totals": result.totals,
+                "actual_minutes": _actual_minutes(result, subject, now),
             }
             expiration = result_expiration(get_settings().result_retention_days)
             if expiration is not None:
                 version_item["expiration"] = expiration
+            if result.status == "Completed":
+                prepared = certification.prepare(
+                    result, subject, new_version, now, certification.base_url(base_url)
+                )
         try:
             repo.apply(
                 result.kind,
@@ -144,11 +168,14 @@ def take(result: Result, attempts: int = 3) -> IntakeReply:
                 change,
                 entry,
                 version_item,
-                candidates.summary_update(subject, result.status, result.fields, now),
+                candidates.summary_update(subject, result.status, result.fields, now)
+                + (prepared.items if prepared else []),
             )
         except repo.Concurrent:
             continue  # another message for this test won the race: look again
         event_id = _publish(result, subject, new_version, digest)
+        if prepared:
+            certification.follow_up(prepared.record)
         return IntakeReply(
             subject=result.subject, status=result.status, applied=True, version=new_version, event_id=event_id
         )

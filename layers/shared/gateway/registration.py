@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from gateway import crypto, ssrf
+from gateway import catalogue, crypto, ssrf
 from gateway.auth import Caller
 from gateway.config import get_settings
 from gateway.contracts import InvitationView, RegisterRequest, RegisterResult
@@ -58,6 +58,7 @@ def take_test_url(inv_id: int) -> str:
 
 
 def register(caller: Caller, test_id: int, request: RegisterRequest) -> RegisterResult:
+    catalogue.require_test_id(caller.unit_path, test_id)
     if request.callbackURL:  # callbacks go to public https addresses only (checked again at delivery)
         ssrf.check_url(request.callbackURL, allow_loopback=get_settings().local_stack, field="callbackURL")
     now = now_iso()

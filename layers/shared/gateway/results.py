@@ -75,8 +75,64 @@ class Result:
 
     @property
     def has_scores(self) -> bool:
-        keys = ("Overall_Level", "TotalScore", "CandidateScore", *(f"{s}_Level" for s in SECTIONS))
+        keys = (
+            "Overall_Level",
+            "Overall_cefr",
+            "TotalScore",
+            "CandidateScore",
+            "Items",
+            *(f"{s}_{part}" for s in SECTIONS for part in ("Level", "Percent", "cefr")),
+        )
         return any(self.fields.get(k) is not None for k in keys)
+
+    @property
+    def items(self) -> list[dict[str, Any]] | None:
+        items = self.fields.get("Items")
+        return list(items) if isinstance(items, list) else None
+
+    @property
+    def stores_version(self) -> bool:
+        """A version is kept for a result with scores, and for every Completed message (if it has no score
+        it is kept as incomplete, ETAPI-43)."""
+        return self.has_scores or self.status == "Completed"
+
+    @property
+    def incomplete(self) -> bool:
+        """Completed, but the score or the items are null or missing (ETAPI-43): kept, flagged, never
+        scored. A payload without the Items key at all is judged on its score alone (the seeds' contracts)."""
+        if self.status != "Completed":
+            return False
+        if "Items" in self.raw and self.raw["Items"] is None:
+            return True
+        if self.kind == "v2":
+            if self.items:
+                return False
+            return self.fields.get("TotalScore") is None or self.fields.get("CandidateScore") is None
+        return not self.has_scores
+
+    @property
+    def totals(self) -> dict[str, int] | None:
+        """Correct, incorrect and answered items (eTest v1.3.4), and how many there were."""
+        items = self.items
+        if items is None:
+            return None
+        correct = sum(1 for i in items if i["Correct"])
+        answered = sum(1 for i in items if i["Correct"] or i.get("Answer"))
+        return {
+            "items": len(items),
+            "correct": correct,
+            "incorrect": answered - correct,
+            "answered": answered,
+        }
+
+    @property
+    def actual_minutes(self) -> float | None:
+        """The time the candidate actually took (v1.3): Duration if sent, else the items' time summed."""
+        duration = self.fields.get("Duration")
+        if duration is not None:
+            return float(duration)
+        spent = [i["TimeSpent"] for i in self.items or [] if i.get("TimeSpent") is not None]
+        return round(sum(spent) / 60, 2) if spent else None
 
 
 def parse_body(media_type: str, body: bytes) -> dict[str, Any]:
@@ -136,6 +192,64 @@ def _text(field: str, value: Any, limit: int = MAX_TEXT) -> str | None:
     return text
 
 
+_SKILL_BY_NAME = {s.casefold(): s for s in SECTIONS}
+MAX_ITEMS = 500
+
+
+def _correct(field: str, value: Any) -> bool:
+    """true / false, or 1 / 0 as number or text (eTest ETAPI-30 sends "0 / 1")."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, str)) and str(value).strip().casefold() in ("0", "1", "true", "false"):
+        return str(value).strip().casefold() in ("1", "true")
+    raise InvalidInput(field, "must be true or false (or 1 / 0)")
+
+
+def _items(raw: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Item-level responses, if the engine sent them: item id, skill, level, correct or not, the answer,
+    the "can do" statement the item checks, and optionally the seconds spent on it."""
+    value = raw.get("Items")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInput("Items", "must be a list of items")
+    if len(value) > MAX_ITEMS:
+        raise InvalidInput("Items", f"must hold at most {MAX_ITEMS} items")
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, entry in enumerate(value):
+        where = f"Items[{n}]"
+        if not isinstance(entry, dict):
+            raise InvalidInput(where, "must be a JSON object")
+        item_id = _text(f"{where}.ItemId", entry.get("ItemId"), 100)
+        if not item_id or not item_id.strip():
+            raise InvalidInput(f"{where}.ItemId", "is required")
+        if item_id in seen:
+            raise InvalidInput(f"{where}.ItemId", f"'{item_id}' appears more than once")
+        seen.add(item_id)
+        skill = _SKILL_BY_NAME.get(str(entry.get("Skill") or "").strip().casefold())
+        if skill is None:
+            raise InvalidInput(
+                f"{where}.Skill", f"must be one of {', '.join(SECTIONS)} (got '{entry.get('Skill')}')"
+            )
+        level = _cefr(f"{where}.Level", entry.get("Level"))
+        if level is None:
+            raise InvalidInput(f"{where}.Level", "is required")
+        if "Correct" not in entry or entry["Correct"] is None:
+            raise InvalidInput(f"{where}.Correct", "is required")
+        item: dict[str, Any] = {
+            "ItemId": item_id,
+            "Skill": skill,
+            "Level": level,
+            "Correct": _correct(f"{where}.Correct", entry["Correct"]),
+            "Answer": _text(f"{where}.Answer", entry.get("Answer"), 2000),
+            "CanDo": _text(f"{where}.CanDo", entry.get("CanDo"), 300),
+            "TimeSpent": _number(f"{where}.TimeSpent", entry.get("TimeSpent"), 0, 24 * 3600),
+        }
+        items.append({k: v for k, v in item.items() if v is not None})
+    return items
+
+
 def _state(value: Any) -> str:
     state = _STATE_BY_NAME.get(str(value or "").strip().casefold())
     if state is None:
@@ -188,6 +302,7 @@ def _itep(raw: dict[str, Any]) -> Result:
         fields[f"Writing_Question_{n}"] = _text(f"Writing_Question_{n}", raw.get(f"Writing_Question_{n}"))
         fields[f"Writing_Answer_{n}"] = _text(f"Writing_Answer_{n}", raw.get(f"Writing_Answer_{n}"))
     fields.update(_test_date(raw))
+    fields["Items"] = _items(raw)
     return Result("itep", fields["TestID"], status, {k: v for k, v in fields.items() if v is not None}, raw)
 
 
@@ -238,6 +353,8 @@ def _v2(raw: dict[str, Any]) -> Result:
         "TotalScore": total,
         "CandidateScore": score,
         "ReportPDFUrl": _url("ReportPDFUrl", raw.get("ReportPDFUrl")),
+        "Duration": _number("Duration", raw.get("Duration"), 0, 24 * 60),
+        "Items": _items(raw),
     }
     return Result("v2", str(inv_id), status, {k: v for k, v in fields.items() if v is not None}, raw)
 

@@ -111,6 +111,21 @@ def raw_body(event: Mapping[str, Any]) -> bytes:
     return str(body).encode()
 
 
+def request_base_url(event: Mapping[str, Any]) -> str:
+    """This API's base URL as the client called it: scheme, host and stage prefix (none on a custom domain
+    or on the local stack), for links the service prints (score reports, certificate verification)."""
+    context = event.get("requestContext") or {}
+    headers = event.get("headers") or {}
+    host = context.get("domainName") or auth.header(headers, "host")
+    if not host:
+        return ""
+    full, path = str(context.get("path") or ""), str(event.get("path") or "")
+    prefix = full[: -len(path)] if path and full.endswith(path) else ""
+    local = host.split(":")[0] in ("127.0.0.1", "localhost")
+    scheme = auth.header(headers, "x-forwarded-proto") or ("http" if local else "https")
+    return f"{scheme}://{host}{prefix}"
+
+
 def _media_type(headers: Mapping[str, str] | None) -> str:
     value = auth.header(headers, "content-type") or ""
     return value.split(";")[0].strip().lower()

@@ -66,6 +66,8 @@ def _reason(error: dict[str, Any]) -> str:
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
         return f"must be {bounds[kind]} {limit}"
+    if kind == "literal_error":
+        return f"must be one of {error.get('ctx', {}).get('expected')}"
     if kind == "enum":
         return f"must be one of {error.get('ctx', {}).get('expected')}"
     message = str(error.get("msg", "is invalid"))

@@ -47,7 +47,8 @@ def apply(
     extra: list[dict[str, Any]] | None = None,
 ) -> None:
     """Move the subject to `change` (status, status_rank, result_digest, result_version, updated_at) and
-    store `version_item`, all or nothing; Concurrent if the subject moved meanwhile."""
+    store `version_item` (and the `extra` transaction entries: the outcome), all or nothing; Concurrent if
+    the subject moved meanwhile."""
     table, key = subject_key(kind, subject)
     names = {f"#{k}": k for k in change} | {"#history": "history"}
     sets = ", ".join(f"#{k} = :{k}" for k in change)
