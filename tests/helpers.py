@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from local.cfn import Template
+from local.server import compile_route
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -87,13 +87,6 @@ class Reply:
 
 
 @dataclass
-class _Route:
-    function_id: str
-    pattern: re.Pattern[str]
-    params: list[str]
-
-
-@dataclass
 class ApiClient:
     """Calls the template's handlers in-process, routing by the template's Api events as API Gateway does."""
 
@@ -103,11 +96,11 @@ class ApiClient:
 
     def __post_init__(self) -> None:
         self.functions = self.template.functions()
-        self.routes = []
-        for route in self.template.api_routes():
-            names = re.findall(r"{(\w+)\+?}", route.path)
-            regex = re.sub(r"{\w+\+}", "(.+)", re.sub(r"{\w+}", "([^/]+)", route.path))
-            self.routes.append(_Route(route.function_id, re.compile(f"^{regex}$"), names))
+        # The local stack's own matching: most specific path first, an exact method before ANY.
+        self.routes = sorted(
+            (compile_route(route) for route in self.template.api_routes()),
+            key=lambda compiled: (compiled.rank, compiled.route.method == "ANY"),
+        )
 
     def handler(self, function_id: str) -> Any:
         if function_id not in self.modules:
@@ -123,18 +116,11 @@ class ApiClient:
         self, method: str, path: str, body: Any = None, *, key: str | None = "default", **kwargs: Any
     ) -> Reply:
         key = self.key if key == "default" else key
-        for route in self.routes:
-            match = route.pattern.match(path.split("?")[0])
-            if match:
-                event = api_event(
-                    method,
-                    path,
-                    body,
-                    key=key,
-                    path_parameters=dict(zip(route.params, match.groups(), strict=True)) or None,
-                    **kwargs,
-                )
-                reply = self.handler(route.function_id)(event, LambdaContext())
+        for compiled in self.routes:
+            parameters = compiled.match(path.split("?")[0].rstrip("/") or "/")
+            if parameters is not None and compiled.route.method in ("ANY", method.upper()):
+                event = api_event(method, path, body, key=key, path_parameters=parameters or None, **kwargs)
+                reply = self.handler(compiled.route.function_id)(event, LambdaContext())
                 headers = {k.lower(): v for k, v in (reply.get("headers") or {}).items()}
                 for name, many in (reply.get("multiValueHeaders") or {}).items():
                     headers.setdefault(name.lower(), ", ".join(many))

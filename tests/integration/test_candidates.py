@@ -444,3 +444,21 @@ def test_a_merged_search_out_of_reading_budget_resumes_exactly_where_it_stopped(
             break
     # Then every visible candidate comes exactly once, in order
     assert seen == sorted(visible)
+
+
+def test_the_profile_shows_the_e_mail_history_with_its_status(stack):
+    from tests.integration import mailer
+
+    # Given a candidate invited with "sendEmail": true, and the mailer has run
+    register(stack.api, "mailed@example.com", "Mailed Person", sendEmail=True)
+    mailer.run_mailer()
+    [found] = stack.api.get("/v1/candidates", query={"email": "mailed@example.com"}).json()["items"]
+    # When an admin opens the profile
+    profile = stack.api.get(f"/v1/candidates/{found['id']}").json()
+    # Then the invitation e-mail is in its history, sent, to that address
+    [mail] = profile["email-history"]
+    assert (mail["template"], mail["status"], mail["email"]) == ("invitation", "sent", "mailed@example.com")
+    # And a candidate who was never mailed has an empty history
+    register(stack.api, "quiet@example.com", "Quiet Person")
+    [quiet] = stack.api.get("/v1/candidates", query={"email": "quiet@example.com"}).json()["items"]
+    assert stack.api.get(f"/v1/candidates/{quiet['id']}").json()["email-history"] == []

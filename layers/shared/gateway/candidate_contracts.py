@@ -130,7 +130,9 @@ class CandidateDetail(CandidateItem):
     test_ids: list[CandidateTestId] = Field(alias="test-ids")
     history: list[dict[str, Any]] = Field(description="Transfers and changes: who, when, what.")
     email_history: list[dict[str, Any]] = Field(
-        alias="email-history", description="E-mail sent to the candidate (empty until notifications are on)."
+        alias="email-history",
+        description="E-mail sent to the candidate (newest first, at most 50): template, event, status, "
+        "SES message id, bounce or complaint feedback.",
     )
 
 

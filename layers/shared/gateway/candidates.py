@@ -240,10 +240,15 @@ def _versions(kind: str, subject: str) -> list[dict[str, Any]]:
     ]
 
 
-def email_history(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """E-mail sent to the candidate. No mail records exist on this branch (the notifications work keeps
-    them); until they do this is an empty list, never a guess."""
-    return list(record.get("email_history", []))
+def email_history(record: dict[str, Any], invitations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """E-mail sent to the candidate by its unit and by the units of the invitations the caller sees, newest
+    first (the notification records of gateway.notify, by recipient address)."""
+    from gateway.notify_admin import candidate_emails
+
+    if not record.get("email") or not get_settings().notifications_table:
+        return []
+    units = [str(record["unit_id"])] + [str(inv["unit_id"]) for inv in invitations]
+    return candidate_emails(units, str(record["email"]))
 
 
 def _test_ids(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -290,7 +295,7 @@ def detail_of(record: dict[str, Any], caller: Caller) -> CandidateDetail:
             for t in tests
         ],
         history=list(record.get("history", [])),
-        email_history=email_history(record),
+        email_history=email_history(record, invitations),
     )
 
 

@@ -128,24 +128,37 @@ def email_history(
     if start is not None and start.get("gsi1pk") != f"RCPT#{unit.id}#{email.casefold()}":
         raise InvalidInput("cursor", "belongs to another listing")
     items, last = repo.history(unit.id, email, min(limit, MAX_PAGE), start)
-    views = [
-        EmailView.model_validate(
-            {
-                "mail-id": i["mail_id"],
-                "email": i["recipient"],
-                "template": i["template"],
-                "event-type": i["event_type"],
-                "event-id": i["event_id"],
-                "status": i["status"],
-                "at": i["claimed_at"],
-                "message-id": i.get("message_id"),
-                "feedback": i.get("feedback"),
-                "error": i.get("error"),
-            }
-        )
-        for i in items
-    ]
+    views = [email_view(i) for i in items]
     return EmailPage.model_validate({"items": views, "next-cursor": encode_cursor(last)})
+
+
+def email_view(item: dict[str, Any]) -> EmailView:
+    """One mail record as the API shows it (e-mail history of an address, a candidate's profile)."""
+    return EmailView.model_validate(
+        {
+            "mail-id": item["mail_id"],
+            "email": item["recipient"],
+            "template": item["template"],
+            "event-type": item["event_type"],
+            "event-id": item["event_id"],
+            "status": item["status"],
+            "at": item["claimed_at"],
+            "message-id": item.get("message_id"),
+            "feedback": item.get("feedback"),
+            "error": item.get("error"),
+        }
+    )
+
+
+def candidate_emails(unit_ids: list[str], address: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest `limit` e-mails the given units sent to `address`, newest first (one RecipientIndex
+    query per unit: the candidate's unit and the units of its invitations)."""
+    found: list[dict[str, Any]] = []
+    for unit_id in dict.fromkeys(unit_ids):
+        items, _ = repo.history(unit_id, address, limit, None)
+        found += items
+    found.sort(key=lambda i: (str(i.get("claimed_at", "")), str(i.get("mail_id", ""))), reverse=True)
+    return [email_view(i).model_dump(by_alias=True, mode="json") for i in found[:limit]]
 
 
 def _suppression(item: dict[str, Any]) -> SuppressionView:

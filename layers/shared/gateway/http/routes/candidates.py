@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from gateway import candidates
 from gateway.auth import current_caller
@@ -152,9 +153,19 @@ def _reply(result: bytes | ReportLink, rows: int, name: str) -> Response[Any]:
     )
 
 
-XLSX_RESPONSES = documented(
-    200, "The XLSX file itself (small reports), or JSON `{report-url, expires-at, rows}` for large ones."
-)
+XLSX_RESPONSES: dict[int, OpenAPIResponse] = {
+    **documented(200, ""),
+    200: {
+        "description": "The XLSX file itself (small reports), or JSON `{report-url, expires-at, rows}` for "
+        "large ones.",
+        "content": {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}
+            },
+            "application/json": {"model": ReportLink},
+        },
+    },
+}
 
 
 @router.get(

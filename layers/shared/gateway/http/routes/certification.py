@@ -16,7 +16,7 @@ from gateway.catalogue_models import CatalogueRequest, CatalogueView
 from gateway.certificates import Verification
 from gateway.contracts import Kebab, Role
 from gateway.http.app import public, request_base_url, requires
-from gateway.http.routes.common import documented
+from gateway.http.routes.common import ERRORS, documented
 
 router = Router()  # type: ignore[no-untyped-call]
 Unit = Annotated[
@@ -133,7 +133,10 @@ def ct_log_report(
     "/score-reports/<token>",
     summary="A result's score report page (HTML; the link's token is the access, no API key)",
     tags=["Certification"],
-    responses={200: {"description": "The HTML page."}, 404: {"description": "Not a valid link."}},
+    responses={
+        200: {"description": "The HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+        404: {**ERRORS[404], "description": "Not a valid link."},
+    },
     security=[],
 )
 @public
