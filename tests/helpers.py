@@ -91,6 +91,7 @@ class _Route:
     function_id: str
     pattern: re.Pattern[str]
     params: list[str]
+    method: str = "ANY"
 
 
 @dataclass
@@ -107,7 +108,7 @@ class ApiClient:
         for route in self.template.api_routes():
             names = re.findall(r"{(\w+)\+?}", route.path)
             regex = re.sub(r"{\w+\+}", "(.+)", re.sub(r"{\w+}", "([^/]+)", route.path))
-            self.routes.append(_Route(route.function_id, re.compile(f"^{regex}$"), names))
+            self.routes.append(_Route(route.function_id, re.compile(f"^{regex}$"), names, route.method))
 
     def handler(self, function_id: str) -> Any:
         if function_id not in self.modules:
@@ -123,7 +124,10 @@ class ApiClient:
         self, method: str, path: str, body: Any = None, *, key: str | None = "default", **kwargs: Any
     ) -> Reply:
         key = self.key if key == "default" else key
-        for route in self.routes:
+        # As API Gateway: the route of this path and method first (one path may be served by several
+        # functions, e.g. GET/PATCH and DELETE of /v1/candidates/{candidateId}); else the path's first.
+        ordered = sorted(self.routes, key=lambda r: r.method not in (method.upper(), "ANY"))
+        for route in ordered:
             match = route.pattern.match(path.split("?")[0])
             if match:
                 event = api_event(

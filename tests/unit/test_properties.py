@@ -254,7 +254,7 @@ class _Store:
             json.dumps(self.subject | {"seen_digests": sorted(self.subject.get("seen_digests", []))})
         )
 
-    def apply(self, kind, subject, previous, change, entry, version_item) -> None:
+    def apply(self, kind, subject, previous, change, entry, version_item, extra=None) -> None:
         assert self.subject.get("result_digest") == previous
         self.subject.update(change)
         self.subject.setdefault("seen_digests", set()).add(change["result_digest"])
@@ -281,6 +281,8 @@ def _run(monkeypatch, messages) -> _Store:
     monkeypatch.setattr(intake.repo, "apply", store.apply)
     monkeypatch.setattr(intake.events, "publish", lambda *args, **kwargs: None)
     monkeypatch.setattr(intake, "get_settings", lambda: SimpleNamespace(result_retention_days=0))
+    monkeypatch.setattr(intake.certification, "prepare", lambda *args, **kwargs: None)  # no catalogue
+    monkeypatch.setattr(intake.certification, "repeat_follow_up", lambda *args, **kwargs: None)
     for message in messages:
         intake.take(results.validate(message))
     return store
@@ -294,6 +296,8 @@ def test_no_sequence_of_messages_moves_an_ended_test_back(messages):
         monkeypatch.setattr(intake.repo, "apply", store.apply)
         monkeypatch.setattr(intake.events, "publish", lambda *args, **kwargs: None)
         monkeypatch.setattr(intake, "get_settings", lambda: SimpleNamespace(result_retention_days=0))
+        monkeypatch.setattr(intake.certification, "prepare", lambda *args, **kwargs: None)  # no catalogue
+        monkeypatch.setattr(intake.certification, "repeat_follow_up", lambda *args, **kwargs: None)
         highest = 0
         for message in messages:
             intake.take(results.validate(message))
