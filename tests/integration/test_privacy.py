@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import boto3
@@ -230,7 +231,23 @@ def certified(seeded):
     child = stack.api.post("/v1/org-units", {"name": "Branch"}).json()["id"]
     moved = stack.api.post(f"/v1/candidates/{seeded['candidate']}/transfer", {"org-unit": child})
     assert moved.status == 200, moved.text
+    s3, bucket = boto3.client("s3"), get_settings().imports_bucket
+    s3.put_object(Bucket=bucket, Key=CANDIDATE_REPORT.format(root=stack.root), Body=_xlsx([EMAIL, NAME]))
     return seeded | {"certified": inv, "code": code, "child": child}
+
+
+CANDIDATE_REPORT = "reports/candidates/{root}/r1/candidates.xlsx"  # a large report, handed out by link
+
+
+def _xlsx(row):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["E-mail", "Full name"])
+    book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def _reports(stack):
@@ -274,7 +291,13 @@ def test_delete_erases_mail_certificates_and_search_keeping_report_figures(certi
     stack, code, cid = certified["stack"], certified["code"], certified["candidate"]
     reports = _reports(stack)
     assert reports["ct-log"]["items"][0]["passes"] == 1 and reports["cant-do"]["candidates"] == 1
-    assert _certificate_pdfs() and _traces(stack)
+    s3, bucket = boto3.client("s3"), get_settings().imports_bucket
+    report = CANDIDATE_REPORT.format(root=stack.root)
+    assert (
+        _certificate_pdfs()
+        and _traces(stack)
+        and s3.list_object_versions(Bucket=bucket, Prefix=report).get("Versions")
+    )
     # When an admin erases the transferred candidate
     reply = stack.api.delete(f"/v1/candidates/{cid}")
     # Then it says what it erased: mail records, the suppression (hashed), outcome, CT status, certificate
@@ -286,6 +309,8 @@ def test_delete_erases_mail_certificates_and_search_keeping_report_figures(certi
     # And no table item and no object version anywhere holds their e-mail or name, no certificate PDF stays
     assert _traces(stack) == []
     assert _certificate_pdfs() == []
+    # (a candidate XLSX report naming them is a zip: checked by key, every version gone)
+    assert s3.list_object_versions(Bucket=bucket, Prefix=report).get("Versions", []) == []
     # And the public verification reveals nothing about the holder
     verified = stack.api.get(f"/certificates/{code}", key=None)
     assert verified.status == 200 and verified.json() == {
