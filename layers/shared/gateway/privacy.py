@@ -437,8 +437,9 @@ def _erase_outcomes(subject: _Subject, held: _Outcomes, now: str, counts: dict[s
         repo.delete(_settings().candidates_table, {"pk": status["pk"], "sk": status["sk"]})
         counts["ct-statuses"] += 1
     for certificate in held.certificates:
-        outcome_repo.erase_certificate(str(certificate["code"]), now)
-        counts["certificates"] += 1
+        if certificate.get("status") != outcome_repo.ERASED:  # (a tombstone already: a finishing DELETE)
+            outcome_repo.erase_certificate(str(certificate["code"]), now)
+            counts["certificates"] += 1
     bucket = _settings().imports_bucket
     if bucket:
         for code in held.codes:
