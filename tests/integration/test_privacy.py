@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import boto3
 import pytest
 
+from gateway import certification, notify
 from gateway.config import get_settings
 from gateway.repo import values
-from tests.integration import test_deliveries
+from tests.integration import mailer, test_deliveries
+from tests.integration.certification_helpers import items, run_certificates, set_catalogue, v2_result
+from tests.integration.test_certification import B1_PASS
 from tests.integration.test_deliveries import pump, setup_track
+from tests.integration.test_notifications import feed_back, ses_event
 from tests.integration.test_results_intake import SEED, post_result
 
 EMAIL = "Mary.Poppins@example.com"
@@ -191,3 +196,157 @@ def test_an_expiry_event_still_to_send_goes_out_without_them(seeded):
     [item] = [i for i in stack.items("InventoryTable") if i["pk"]["S"] == "TID#PEND1"]
     assert item["pending_event"]["M"]["id"]["S"] == pending["id"] and "avail_pk" in item
     assert "assigned_to" not in item
+
+
+# ------------------------------------------------------------- e-mail, certification, search, transfer
+MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
+
+
+def _mails_to(address):
+    return [m for m in mailer.sent_messages() if address in m.destinations["ToAddresses"]]
+
+
+@pytest.fixture
+def certified(seeded):
+    """On top of `seeded`, through the real flows: the candidate invited to a certification test with
+    "sendEmail": true (the mailer sends the invitation and, after the result, the completion e-mail), a
+    passing result with items that issues a certificate naming them, a permanent bounce that suppresses
+    their address, then a transfer of the candidate (invitations and test ID moved) to a child unit."""
+    stack = seeded["stack"]
+    set_catalogue(stack.api)
+    reply = stack.api.post("/v2/tests/901/register", {"emailId": EMAIL, "fullName": NAME, "sendEmail": True})
+    assert reply.status == 200, reply.text
+    inv = int(reply.json()["result"]["testInvitationId"])
+    assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["candidateId"] == seeded["candidate"]
+    mailer.run_mailer()  # the invitation, and the completion e-mails of the seeded results
+    before = len(_mails_to(EMAIL))
+    v2_result(stack, inv, None, None, Items=items(B1_PASS))
+    assert run_certificates(stack) == {"batchItemFailures": []}
+    mailer.run_mailer()
+    assert len(_mails_to(EMAIL)) == before + 1  # the completion of the certification test
+    mail_id = notify.mail_id(f"invitation.email:{inv}", EMAIL)
+    feed_back(ses_event("Bounce", mail_id, address=EMAIL))
+    code = certification.certificate_code("v2", str(inv))
+    assert stack.api.get(f"/certificates/{code}", key=None).json()["name"] == NAME
+    child = stack.api.post("/v1/org-units", {"name": "Branch"}).json()["id"]
+    moved = stack.api.post(f"/v1/candidates/{seeded['candidate']}/transfer", {"org-unit": child})
+    assert moved.status == 200, moved.text
+    s3, bucket = boto3.client("s3"), get_settings().imports_bucket
+    s3.put_object(Bucket=bucket, Key=CANDIDATE_REPORT.format(root=stack.root), Body=_xlsx([EMAIL, NAME]))
+    return seeded | {"certified": inv, "code": code, "child": child}
+
+
+CANDIDATE_REPORT = "reports/candidates/{root}/r1/candidates.xlsx"  # a large report, handed out by link
+
+
+def _xlsx(row):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["E-mail", "Full name"])
+    book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _reports(stack):
+    return {name: stack.api.get(f"/v1/reports/{name}", query=MARCH).json() for name in ("cant-do", "ct-log")}
+
+
+def _certificate_pdfs():
+    s3, bucket = boto3.client("s3"), get_settings().imports_bucket
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="certificates/")
+    return [v["Key"] for v in listed.get("Versions", [])]
+
+
+def test_export_includes_mail_history_outcomes_certificates_and_transfers(certified):
+    stack, code = certified["stack"], certified["code"]
+    # When the candidate's data is exported
+    reply = stack.api.get(f"/v1/candidates/{certified['candidate']}/export")
+    # Then it holds the e-mails sent to them, the suppression of their address, the outcome, CT status,
+    # certificate (code and status) and the transfer
+    assert reply.status == 200, reply.text
+    data = reply.json()
+    assert {m["template"] for m in data["emails"]} >= {"invitation", "test-completed"}
+    assert all(m["recipient"] == EMAIL for m in data["emails"])
+    [suppression] = data["suppressions"]
+    assert suppression["email"] == EMAIL and suppression["reason"] == "bounce"
+    [outcome] = data["outcomes"]
+    assert outcome["result"] == "passed" and outcome["certificate"] == code
+    assert [s["status"] for s in data["ct-status"]] == ["passed"]
+    assert data["certificates"] == [
+        {"code": code, "status": "valid", "name": NAME, "test-type": "CT-B1", "level": "B1",
+         "issued-on": "2026-03-10", "revoked-at": None}
+    ]  # fmt: skip
+    [transfer] = data["transfers"]
+    assert transfer["detail"] == {"from": stack.root, "to": certified["child"]}
+    assert {i["invitation-id"] for i in data["invitations"]} == {
+        certified["invitation"],
+        certified["certified"],
+    }
+
+
+def test_delete_erases_mail_certificates_and_search_keeping_report_figures(certified):
+    stack, code, cid = certified["stack"], certified["code"], certified["candidate"]
+    reports = _reports(stack)
+    assert reports["ct-log"]["items"][0]["passes"] == 1 and reports["cant-do"]["candidates"] == 1
+    s3, bucket = boto3.client("s3"), get_settings().imports_bucket
+    report = CANDIDATE_REPORT.format(root=stack.root)
+    assert (
+        _certificate_pdfs()
+        and _traces(stack)
+        and s3.list_object_versions(Bucket=bucket, Prefix=report).get("Versions")
+    )
+    # When an admin erases the transferred candidate
+    reply = stack.api.delete(f"/v1/candidates/{cid}")
+    # Then it says what it erased: mail records, the suppression (hashed), outcome, CT status, certificate
+    assert reply.status == 200, reply.text
+    counts = reply.json()
+    assert counts["invitations"] == 2 and counts["test-ids"] == 1 and counts["emails"] >= 3
+    assert counts["suppressions"] == 1 and counts["outcomes"] == 1 and counts["ct-statuses"] == 1
+    assert counts["certificates"] == 1
+    # And no table item and no object version anywhere holds their e-mail or name, no certificate PDF stays
+    assert _traces(stack) == []
+    assert _certificate_pdfs() == []
+    # (a candidate XLSX report naming them is a zip: checked by key, every version gone)
+    assert s3.list_object_versions(Bucket=bucket, Prefix=report).get("Versions", []) == []
+    # And the public verification reveals nothing about the holder
+    verified = stack.api.get(f"/certificates/{code}", key=None)
+    assert verified.status == 200 and verified.json() == {
+        "code": code, "status": "erased", "name": None, "org-unit": None, "test-type": None, "level": None,
+        "cefr": None, "issued-on": None, "revoked-on": None,
+    }  # fmt: skip
+    # And no search finds them: by e-mail, e-mail prefix, name, or in the unit they were moved to
+    for query in (
+        {"email": EMAIL},
+        {"email-prefix": "mary"},
+        {"name": NAME},
+        {"org-unit": certified["child"]},
+    ):
+        found = stack.api.get("/v1/candidates", query=query)
+        assert found.status == 200 and found.json()["items"] == [], query
+    # And their outcome history is gone, while the can't-do and CT-log reports give the same figures
+    assert stack.api.get("/v1/outcomes", query={"candidate-id": cid}).status == 404
+    assert _reports(stack) == reports
+
+
+def test_an_erased_address_stays_suppressed_by_its_hash(certified):
+    stack = certified["stack"]
+    assert stack.api.delete(f"/v1/candidates/{certified['candidate']}").status == 200
+    # Given the erasure kept the suppression as a keyed hash only
+    [entry] = stack.api.get("/v1/notifications/suppressions").json()["items"]
+    assert entry["email"] == "(erased)" and entry["reason"] == "bounce"
+    sent = len(_mails_to(EMAIL))
+    # When the same address is invited again with "sendEmail": true
+    again = stack.api.post("/v2/tests/901/register", {"emailId": EMAIL, "fullName": NAME, "sendEmail": True})
+    assert again.status == 200, again.text
+    mailer.run_mailer()
+    # Then nothing is sent to it: the hash still blocks the address
+    inv = again.json()["result"]["testInvitationId"]
+    assert len(_mails_to(EMAIL)) == sent
+    record = notify.repo.get_mail(notify.mail_id(f"invitation.email:{inv}", EMAIL))
+    assert record is not None and record["status"] == "suppressed"
+    # And an admin who knows the address can still lift it
+    lifted = stack.api.delete("/v1/notifications/suppressions", query={"email": EMAIL})
+    assert lifted.status == 200 and stack.api.get("/v1/notifications/suppressions").json()["items"] == []

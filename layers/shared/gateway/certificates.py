@@ -42,7 +42,10 @@ class Verification(Kebab):
     """What the public verification route says: no more than the certificate itself shows."""
 
     code: str
-    status: str = Field(description="valid | revoked | unknown")
+    status: str = Field(
+        description="valid | revoked | erased (the holder's personal data was erased: nothing else is "
+        "shown) | unknown"
+    )
     name: str | None = None
     org_unit: str | None = Field(default=None, alias="org-unit")
     test_type: str | None = Field(default=None, alias="test-type")
@@ -167,6 +170,8 @@ def verify(code: str) -> Verification:
     record = repo.certificate(normalised) if len(normalised) <= 32 else None
     if record is None:
         return Verification(code=code[:32], status="unknown")
+    if record.get("status") == repo.ERASED:
+        return Verification(code=normalised, status=repo.ERASED)
     return Verification(
         code=normalised,
         status="revoked" if record.get("revoked_at") else "valid",
@@ -182,7 +187,7 @@ def verify(code: str) -> Verification:
 
 def _in_scope(caller: Caller, code: str) -> dict[str, Any]:
     record = repo.certificate(code.strip().upper())
-    if record is None or not caller.can_see(record["unit_path"]):
+    if record is None or record.get("status") == repo.ERASED or not caller.can_see(record["unit_path"]):
         raise NotFound(f"code: no certificate '{code}'")
     return record
 

@@ -420,6 +420,24 @@ class CandidateExport(Kebab):
         description="Test IDs naming the candidate (assigned-to, registration, history, result versions).",
     )
     deliveries: list[dict[str, Any]] = Field(description="Callbacks sent about the candidate, with the body.")
+    emails: list[dict[str, Any]] = Field(
+        default_factory=list, description="E-mails sent to the candidate's address (mail history, status)."
+    )
+    suppressions: list[dict[str, Any]] = Field(
+        default_factory=list, description="Units that no longer mail the address (bounce or complaint)."
+    )
+    outcomes: list[dict[str, Any]] = Field(
+        default_factory=list, description="Certification and placement outcomes of their tests."
+    )
+    ct_status: list[dict[str, Any]] = Field(
+        default_factory=list, alias="ct-status", description="Their CT status per level."
+    )
+    certificates: list[dict[str, Any]] = Field(
+        default_factory=list, description="Certificates issued to them: code, status, test type, level."
+    )
+    transfers: list[dict[str, Any]] = Field(
+        default_factory=list, description="Transfers between organisation units (from, to, when, by)."
+    )
 
 
 class CandidateErased(Kebab):
@@ -433,3 +451,14 @@ class CandidateErased(Kebab):
     deliveries: int
     idempotency_records: int = Field(alias="idempotency-records")
     objects: int = Field(description="Uploads deleted / reports re-written in the imports bucket.")
+    emails: int = Field(default=0, description="Mail records (e-mail history) deleted.")
+    suppressions: int = Field(
+        default=0, description="Suppressions of their address kept as a keyed hash only (still blocking)."
+    )
+    outcomes: int = Field(
+        default=0, description="Outcomes replaced by anonymous copies (the institutional reports count them)."
+    )
+    ct_statuses: int = Field(default=0, alias="ct-statuses", description="CT status items deleted.")
+    certificates: int = Field(
+        default=0, description="Certificates erased: the code verifies as `erased`, the PDF is deleted."
+    )

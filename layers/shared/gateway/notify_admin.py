@@ -20,6 +20,7 @@ from gateway.repo import decode_cursor, encode_cursor, now_iso
 from gateway.repo import notifications as repo
 
 MAX_PAGE = 100
+ERASED_ADDRESS = "(erased)"  # a suppression kept as the keyed hash only (privacy erasure)
 _WIRE = {
     "notify_clients": "notify-clients",
     "events": "events",
@@ -164,7 +165,7 @@ def candidate_emails(unit_ids: list[str], address: str, limit: int = 50) -> list
 def _suppression(item: dict[str, Any]) -> SuppressionView:
     return SuppressionView.model_validate(
         {
-            "email": item.get("email") or item["sk"],
+            "email": item.get("email") or ERASED_ADDRESS,
             "org-unit": item["unit_id"],
             "reason": item.get("reason", "bounce"),
             "at": item.get("at", ""),

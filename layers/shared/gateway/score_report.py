@@ -163,7 +163,7 @@ def render(token: str) -> str:
         from gateway import certificates
 
         cert = repo.certificate(record["certificate"])
-        if cert and not cert.get("revoked_at"):
+        if cert and cert.get("pdf_key") and not cert.get("revoked_at"):
             certificate_url = certificates.download_url(cert)
     outcome = record.get("outcome") or {}
     score = outcome.get("score-percent")

@@ -2,7 +2,10 @@
 
 Keys:
 - `SETTINGS#<unit id>` / `SETTINGS`: the unit's own settings (only the fields it set);
-- `SUPP#<unit id>` / `<address, case-folded>`: an address the unit no longer mails (bounce, complaint);
+- `SUPP#<unit id>` / `H#<keyed hash of the address, case-folded>`: an address the unit no longer mails
+  (bounce, complaint). The key is an HMAC under the master key (`suppression_hash`), the address itself an
+  attribute (`email`) that the privacy erasure removes: the entry then still blocks the address (a send
+  looks it up by hash) without holding it;
 - `MAIL#<mail id>` / `MAIL`: the outcome of one e-mail, `mail id` = hash of (event id, recipient). Its
   status goes `sending` (claimed, with a lease) -> `sent` | `suppressed` | `rejected`; see gateway.notify.
 """
@@ -79,8 +82,51 @@ def update_settings(
 
 
 # --------------------------------------------------------------------------------------- suppressions
+def suppression_hash(unit_id: str, address: str) -> str:
+    """The keyed hash of an address suppressed by a unit: only the service (master key) can compute it."""
+    from gateway import crypto
+
+    return crypto.derive("suppression", f"{unit_id}|{address.casefold()}").hex()[:40]
+
+
 def suppression_key(unit_id: str, address: str) -> dict[str, str]:
-    return {"pk": f"SUPP#{unit_id}", "sk": address.casefold()}
+    return {"pk": f"SUPP#{unit_id}", "sk": f"H#{suppression_hash(unit_id, address)}"}
+
+
+def forget_suppressed_address(unit_id: str, address: str, now: str) -> bool:
+    """Keep the unit's suppression of `address` as its keyed hash only (privacy erasure); False if there
+    is none."""
+    try:
+        aws.dynamodb().update_item(
+            TableName=_table(),
+            Key=to_item(suppression_key(unit_id, address)),
+            UpdateExpression="SET erased_at = if_not_exists(erased_at, :now) REMOVE email, mail_id, detail",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values({":now": now}),
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise storage_error(exc) from exc
+    return True
+
+
+def history_of(unit_id: str, address: str) -> list[dict[str, Any]]:
+    """Every mail record of `address` from the unit (RecipientIndex, all pages)."""
+    found: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        items, start = history(unit_id, address, 100, start)
+        found.extend(items)
+        if not start:
+            return found
+
+
+def delete_mail(mail_id: str) -> None:
+    try:
+        aws.dynamodb().delete_item(TableName=_table(), Key=to_item(mail_key(mail_id)))
+    except ClientError as exc:
+        raise storage_error(exc) from exc
 
 
 def suppress(unit_id: str, address: str, data: dict[str, Any]) -> bool:

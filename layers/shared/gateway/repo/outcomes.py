@@ -5,7 +5,10 @@ Items:
         was taken from (a candidate transferred later keeps it: ETAPI-55); out_pk = OUT#<tree>#<YYYY-MM>,
         out_sk = <unit path><date>#<candidate>#<kind>#<subject> (OutcomeIndex: a subtree and a month range)
     CAND#<candidate> / CT#<level>   the candidate's CT status for a level (passed stays passed)
-    CERT#<code> / CERT              an issued certificate (code derived from the result: one per result)
+    CERT#<code> / CERT              an issued certificate (code derived from the result: one per result);
+        after the candidate's erasure a tombstone: `status: erased`, no name, no unit (see gateway.privacy)
+    ANON#<random> / OUT#<n>         an erased candidate's outcome without identity (privacy): OutcomeIndex
+        keys, unit, date, test type, level, result and missed statements only, for the institutional reports
 """
 
 from __future__ import annotations
@@ -206,3 +209,49 @@ def revoke(code: str, when: str, by: str, reason: str | None) -> dict[str, Any] 
             return None
         raise storage_error(exc) from exc
     return from_item(resp["Attributes"])
+
+
+# ------------------------------------------------------------------------------------------ erasure
+ERASED = "erased"
+
+
+def anonymise_outcome(original: dict[str, Any], anonymous: dict[str, Any]) -> bool:
+    """Replace an outcome by its anonymous copy, all or nothing (False: the original is gone already)."""
+    items = [
+        {"Put": {"TableName": _table(), "Item": to_item(anonymous)}},
+        {
+            "Delete": {
+                "TableName": _table(),
+                "Key": to_item({"pk": original["pk"], "sk": original["sk"]}),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        },
+    ]
+    try:
+        aws.dynamodb().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if error_code(exc) == "TransactionCanceledException":
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                return False
+        raise storage_error(exc) from exc
+    return True
+
+
+def erase_certificate(code: str, now: str) -> None:
+    """The certificate becomes a tombstone: its code answers `erased`, nothing about the holder stays."""
+    item = {"pk": f"CERT#{code}", "sk": "CERT", "entity": "certificate", "code": code, "status": ERASED}
+    try:
+        aws.dynamodb().update_item(
+            TableName=_table(),
+            Key=to_item({"pk": item["pk"], "sk": item["sk"]}),
+            UpdateExpression="SET #status = :erased, erased_at = if_not_exists(erased_at, :now) "
+            "REMOVE candidate_id, #name, org_unit, unit_id, unit_path, test_type, #level, cefr, issued_on, "
+            "kind, subject, pdf_key, verify_url, created_at, revoked_at, revoked_by, revoke_reason",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#status": "status", "#name": "name", "#level": "level"},
+            ExpressionAttributeValues=values({":erased": ERASED, ":now": now}),
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise storage_error(exc) from exc

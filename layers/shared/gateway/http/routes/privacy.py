@@ -20,9 +20,13 @@ CandidateId = Annotated[str, Path(max_length=64, description="Candidate id (cand
 @router.delete(
     "/v1/candidates/<candidateId>",
     summary="Erase a candidate's personal data everywhere the service keeps it",
-    description="Deletes the profile, invitations and callbacks about the candidate, strips assigned-to and "
-    "registration from their test IDs, anonymises their results (the figures stay, without identity) and "
-    "removes them from import uploads and reports. A second DELETE is a 404: the candidate is gone.",
+    description="Deletes the profile (so no candidate search finds them), invitations, callbacks and e-mail "
+    "history about the candidate, strips assigned-to and registration from their test IDs, anonymises their "
+    "results and outcomes (the figures and the can't-do / CT-log counts stay, without identity), keeps a "
+    "suppression of their address as a keyed hash only, deletes their CT status and certificate PDFs (the "
+    "code then verifies as `erased`, showing nothing else) and removes them from import uploads and "
+    "reports. Covers a transferred candidate in every unit it was in. A second DELETE is a 404: the "
+    "candidate is gone.",
     tags=["Privacy"],
     responses=documented(200, "Erased; counts of what was erased or anonymised."),
 )
@@ -35,6 +39,9 @@ def erase_candidate(candidateId: CandidateId) -> CandidateErased:
 @router.get(
     "/v1/candidates/<candidateId>/export",
     summary="Everything held about a candidate, as JSON",
+    description="Profile, invitations and test IDs with their result versions, callbacks, e-mails sent to "
+    "them and suppressions of their address, outcomes, CT status, certificates (code and status) and "
+    "transfers.",
     tags=["Privacy"],
     responses=documented(200, "The candidate's data."),
 )
