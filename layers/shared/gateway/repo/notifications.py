@@ -153,13 +153,8 @@ def suppressed(unit_id: str, address: str) -> dict[str, Any] | None:
     return from_item(resp["Item"]) if resp.get("Item") else None
 
 
-def suppressions(unit_id: str, limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], Any]:
-    request: dict[str, Any] = {
-        "TableName": _table(),
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": values({":pk": f"SUPP#{unit_id}"}),
-        "Limit": limit,
-    }
+def _page(request: dict[str, Any], start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], Any]:
+    """One page of a query from `start` (a key as a page returned it): the items and the key to go on from."""
     if start:
         request["ExclusiveStartKey"] = to_item(start)
     try:
@@ -168,6 +163,16 @@ def suppressions(unit_id: str, limit: int, start: dict[str, Any] | None) -> tupl
         raise storage_error(exc) from exc
     last = resp.get("LastEvaluatedKey")
     return [from_item(i) for i in resp.get("Items", [])], (from_item(last) if last else None)
+
+
+def suppressions(unit_id: str, limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], Any]:
+    request: dict[str, Any] = {
+        "TableName": _table(),
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": values({":pk": f"SUPP#{unit_id}"}),
+        "Limit": limit,
+    }
+    return _page(request, start)
 
 
 def unsuppress(unit_id: str, address: str) -> dict[str, Any] | None:
@@ -220,14 +225,7 @@ def history(
         "ScanIndexForward": False,
         "Limit": limit,
     }
-    if start:
-        request["ExclusiveStartKey"] = to_item(start)
-    try:
-        resp = aws.dynamodb().query(**request)
-    except ClientError as exc:
-        raise storage_error(exc) from exc
-    last = resp.get("LastEvaluatedKey")
-    return [from_item(i) for i in resp.get("Items", [])], (from_item(last) if last else None)
+    return _page(request, start)
 
 
 def get_mail(mail_id: str) -> dict[str, Any] | None:
