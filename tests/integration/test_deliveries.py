@@ -8,8 +8,10 @@ from urllib.parse import parse_qs
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
 
-from gateway import deliveries, webhooks
+from gateway import aws, deliveries, webhooks
 from gateway.config import get_settings
 from tests.helpers import Receiver
 from tests.integration.test_results_intake import SEED, post_result
@@ -32,8 +34,9 @@ def receiver():
     r.close()
 
 
-def drain(stack, queue_env: str, function_id: str) -> int:
-    """Run `function_id` on every message of a queue until it is empty (as the SQS trigger would)."""
+def drain(stack, queue_env: str, function_id: str, failed: list | None = None) -> int:
+    """Run `function_id` on every message of a queue until it is empty (as the SQS trigger would). A
+    failed message stays on the queue, invisible until its visibility timeout; `failed` collects them."""
     sqs, url, handled = boto3.client("sqs"), getattr(get_settings(), queue_env), 0
     handler = stack.api.handler(function_id)
     while True:
@@ -56,14 +59,43 @@ def drain(stack, queue_env: str, function_id: str) -> int:
             }
             for m in got
         ]
-        reply = handler(
-            {"Records": records}, __import__("tests.helpers", fromlist=["LambdaContext"]).LambdaContext()
-        )
-        failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
+        try:
+            reply = handler(
+                {"Records": records}, __import__("tests.helpers", fromlist=["LambdaContext"]).LambdaContext()
+            )
+            refused = {f["itemIdentifier"] for f in reply.get("batchItemFailures", [])}
+        except BatchProcessingError:  # every record failed: the whole batch stays on the queue
+            refused = {m["MessageId"] for m in got}
         for m in got:
-            if m["MessageId"] not in failed:
+            if m["MessageId"] not in refused:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            elif failed is not None:
+                failed.append(m)
         handled += len(got)
+
+
+def redeliver(queue_env: str, messages: list) -> None:
+    """What SQS does once a failed message's visibility timeout has passed: it is received again."""
+    sqs, url = boto3.client("sqs"), getattr(get_settings(), queue_env)
+    for m in messages:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+
+
+class RefuseSend:
+    """The next `times` SendMessage calls to one queue fail (botocore event hook on the process's client)."""
+
+    def __init__(self, queue_url: str, times: int = 1) -> None:
+        self.queue_url, self.left, self.refused = queue_url, times, 0
+        aws.client("sqs").meta.events.register("before-parameter-build.sqs.SendMessage", self)
+
+    def __call__(self, params, **_):
+        if params.get("QueueUrl") == self.queue_url and self.left > 0:
+            self.left -= 1
+            self.refused += 1
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "SendMessage")
+
+    def remove(self) -> None:
+        aws.client("sqs").meta.events.unregister("before-parameter-build.sqs.SendMessage", self)
 
 
 def pump(stack) -> None:
@@ -213,6 +245,33 @@ def test_a_repeated_event_is_delivered_once(local, receiver):
     setup_track(local, receiver.url)
     post_result(local, SEED)
     post_result(local, SEED)  # a duplicate: the event is announced again with the same id
+    pump(local)
+    assert len(receiver.requests) == 1
+
+
+def test_a_delivery_whose_queueing_failed_is_queued_again_when_the_event_comes_back(local, receiver):
+    # Given a completed result for a track, and a delivery queue that refuses the next SendMessage
+    setup_track(local, receiver.url)
+    post_result(local, SEED)
+    refusal = RefuseSend(get_settings().delivery_queue_url)
+    try:
+        # When dispatch runs: the delivery is stored, queueing it fails, so the event's record fails
+        failed: list = []
+        drain(local, "events_queue_url", "DispatchFunction", failed=failed)
+    finally:
+        refusal.remove()
+    assert refusal.refused == 1 and len(failed) == 1
+    [delivery] = local.api.get("/v1/deliveries").json()["items"]
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 0)
+    assert drain(local, "delivery_queue_url", "DeliveryFunction") == 0  # nothing was queued
+    # When SQS delivers the event again
+    redeliver("events_queue_url", failed)
+    pump(local)
+    # Then the pending delivery was queued again and reached the receiver exactly once
+    assert len(receiver.requests) == 1
+    assert local.api.get(f"/v1/deliveries/{delivery['id']}").json()["status"] == "succeeded"
+    # And the event announced once more (a duplicate result) queues nothing: it is no longer pending
+    post_result(local, SEED)
     pump(local)
     assert len(receiver.requests) == 1
 

@@ -163,8 +163,10 @@ def _enqueue(delivery: str, delay: float = 0) -> None:
 
 
 def dispatch(event: dict[str, Any]) -> list[str]:
-    """One delivery per endpoint that asked for `event`; a repeated event creates nothing new. An event
-    that may send e-mail also goes on to the mailer (gateway.notify; it de-duplicates on the event id)."""
+    """One delivery per endpoint that asked for `event`; a repeated event creates nothing new, but queues
+    again a delivery that is still pending and was never attempted (so a failed SendMessage is not a lost
+    delivery). An event that may send e-mail also goes on to the mailer (gateway.notify; it de-duplicates
+    on the event id)."""
     from gateway import notify
 
     notify.forward(event)
@@ -193,9 +195,14 @@ def dispatch(event: dict[str, Any]) -> list[str]:
             "expiration": int(time.time()) + repo.RETENTION_SECONDS,
             "key_id": event.get("data", {}).get("key-id") if endpoint.format == "v2-callback" else None,
         }
-        if repo.create(record):
+        stored = repo.create(record)
+        if stored is None:
             _enqueue(record["id"])
             created.append(record["id"])
+        elif stored["status"] == "pending" and int(stored["attempts"]) == 0:
+            # The event came back (queueing failed after the put, or the worker crashed there): without
+            # this the delivery would stay pending forever. Once attempted, `deliver` re-queues it itself.
+            _enqueue(record["id"])
     return created
 
 

@@ -23,8 +23,9 @@ def _table() -> str:
     return get_settings().deliveries_table
 
 
-def create(record: dict[str, Any]) -> bool:
-    """Store a new delivery; False if it already exists (the same event for the same endpoint)."""
+def create(record: dict[str, Any]) -> dict[str, Any] | None:
+    """Store a new delivery: None when stored; the delivery already stored under its id (the same event for
+    the same endpoint) when there is one, unchanged (DynamoDB returns it with the failed condition)."""
     item = {
         "pk": f"DLV#{record['id']}",
         "sk": "DLV",
@@ -35,13 +36,17 @@ def create(record: dict[str, Any]) -> bool:
     }
     try:
         aws.dynamodb().put_item(
-            TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            TableName=_table(),
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
-            return False
+            stored = exc.response.get("Item")
+            return from_item(stored) if stored else get(record["id"])
         raise storage_error(exc) from exc
-    return True
+    return None
 
 
 def get(delivery_id: str) -> dict[str, Any] | None:
