@@ -367,3 +367,36 @@ def test_an_attempt_that_is_not_due_yet_waits_without_calling_the_endpoint(stack
     finally:
         receiver.close()
         get_settings.cache_clear()
+
+
+def test_retry_delays_are_rounded_up_so_a_retry_never_arrives_early(stack, monkeypatch):
+    # Given a delivery that fails once, with a next attempt due in 4.3 s
+    monkeypatch.setenv("LOCAL_STACK", "true")
+    get_settings.cache_clear()
+    monkeypatch.setattr(deliveries, "next_delay", lambda failures, rng=None: 4.3)
+    delays: list[int] = []
+
+    def seen(params, **_):
+        if params.get("QueueUrl") == get_settings().delivery_queue_url:
+            delays.append(params["DelaySeconds"])
+
+    receiver = Receiver(replies=[500])
+    aws.client("sqs").meta.events.register("before-parameter-build.sqs.SendMessage", seen)
+    try:
+        setup_track(stack, receiver.url)
+        post_result(stack, SEED)
+        drain(stack, "events_queue_url", "DispatchFunction")
+        [delivery_id] = [d["id"] for d in stack.api.get("/v1/deliveries").json()["items"]]
+        delays.clear()
+        clock = 1_000_000.0
+        # When the attempt fails, then the retry is queued 5 s out (rounded up), never 4 s
+        assert deliveries.deliver(delivery_id, now=clock) == "retrying"
+        assert delays == [5]
+        # When a message comes back 0.3 s before it is due, then it waits 1 s more, not 0 s
+        assert deliveries.deliver(delivery_id, now=clock + 4.0) == "not due"
+        assert delays == [5, 1]
+        assert len(receiver.requests) == 1
+    finally:
+        aws.client("sqs").meta.events.unregister("before-parameter-build.sqs.SendMessage", seen)
+        receiver.close()
+        get_settings.cache_clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -152,11 +153,13 @@ def delivery_id(event_id: str, endpoint_key: str) -> str:
 
 
 def _enqueue(delivery: str, delay: float = 0) -> None:
+    """Queue the next attempt `delay` seconds from now, rounded up: SQS takes whole seconds, and a message
+    that came back early would only be queued again."""
     try:
         aws.client("sqs").send_message(
             QueueUrl=get_settings().delivery_queue_url,
             MessageBody=json.dumps({"delivery": delivery}),
-            DelaySeconds=int(min(max(delay, 0), MAX_SQS_DELAY)),
+            DelaySeconds=min(math.ceil(max(delay, 0)), MAX_SQS_DELAY),
         )
     except ClientError as exc:
         raise Unavailable("deliveries: the delivery queue is unavailable") from exc
@@ -239,7 +242,7 @@ def deliver(delivery: str, now: float | None = None) -> str:
         return "nothing to do"
     due = float(record.get("next_attempt_at", 0))
     if due > now:
-        _enqueue(delivery, due - now)  # longer than SQS can delay: wait again
+        _enqueue(delivery, max(1.0, due - now))  # longer than SQS can delay, or came back early: wait again
         return "not due"
     number = int(record["attempts"]) + 1
     claimed = repo.update(
