@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from gateway import aws, deliveries, webhooks
 from gateway.config import get_settings
 from tests.helpers import Receiver
+from tests.integration import mailer
 from tests.integration.test_results_intake import SEED, post_result
 
 
@@ -188,24 +189,49 @@ def test_after_the_last_retry_the_delivery_is_dead_lettered_and_can_be_replayed(
         receiver.close()
 
 
-def test_410_gone_disables_the_track_and_tells_the_unit(local):
-    receiver = Receiver(replies=[410])
+def admin_mail(address: str) -> list:
+    """Run the mailer on what dispatch forwarded; then the e-mails moto's SES accepted for `address`."""
+    mailer.run_queue(get_settings().notifications_queue_url, "mailer")
+    return [m for m in mailer.sent_messages() if address in m.destinations["ToAddresses"]]
+
+
+def test_410_gone_disables_the_track_and_e_mails_the_units_admins_once(local):
+    # Given a unit with an admin address, a track, and two completed tests whose deliveries are in flight
+    ops = "ops@school.example.com"
+    assert local.api.call("PUT", "/v1/notifications/settings", {"admin-emails": [ops]}).status == 200
+    receiver = Receiver(replies=[410, 410])
     try:
         setup_track(local, receiver.url, events=("completed", "invalidated"))
+        local.api.post(
+            "/v1/test-ids",
+            {"test-ids": [{"test-id": "SECOND01", "password": "pw", "test-type": "Academic-Plus"}]},
+        )
+        assert local.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus", "track": "RC"}).status == 201
         post_result(local, SEED)
+        post_result(local, {**SEED, "TestID": "SECOND01"})
         drain(local, "events_queue_url", "DispatchFunction")
+        # When the endpoint answers 410 Gone to both
         drain(local, "delivery_queue_url", "DeliveryFunction")
-        [delivery] = local.api.get("/v1/deliveries").json()["items"]
-        assert delivery["status"] == "disabled" and delivery["attempts"] == 1
-        # an endpoint.disabled event for the unit's admins is on the events queue
-        sqs = boto3.client("sqs")
-        message = sqs.receive_message(QueueUrl=get_settings().events_queue_url)["Messages"][0]
-        assert json.loads(message["Body"])["type"] == "endpoint.disabled"
-        sqs.delete_message(QueueUrl=get_settings().events_queue_url, ReceiptHandle=message["ReceiptHandle"])
-        # and later events are not sent to the disabled track
-        post_result(local, {"TestID": SEED["TestID"], "Status": "Invalidated"})
+        # Then both deliveries are disabled after one attempt each
+        items = local.api.get("/v1/deliveries").json()["items"]
+        assert [(d["status"], d["attempts"]) for d in items] == [("disabled", 1)] * 2
+        # And once dispatch forwarded the endpoint.disabled events, the admins got ONE e-mail naming the track
         pump(local)
-        assert len(receiver.requests) == 1
+        [mail] = admin_mail(ops)
+        assert mail.subject == "Root: track:RC answered 410 Gone and is disabled"
+        assert "track <strong>RC</strong> is disabled" in mail.body and receiver.url in mail.body
+        # And later events are not sent to the disabled track
+        post_result(local, {**SEED, "Overall_Level": "5.0"})  # a re-score: a new completed event
+        pump(local)
+        assert len(receiver.requests) == 2
+        # When the track is saved again (enabled) and answers 410 again, that is a new disabling: a new e-mail
+        track = {"code": "RC", "url": receiver.url, "format": "itep-form", "events": ["completed"]}
+        assert local.api.post("/v1/tracks", track).status == 200
+        receiver.default = 410
+        post_result(local, {**SEED, "Overall_Level": "5.5"})
+        pump(local)
+        assert len(receiver.requests) == 3
+        assert len(admin_mail(ops)) == 2
     finally:
         receiver.close()
 

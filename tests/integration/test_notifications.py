@@ -545,6 +545,7 @@ def test_a_preview_renders_with_the_unit_name_and_given_data_escaping_html(stack
         "certification-failed",
         "assignment-expired",
         "low-stock",
+        "endpoint-disabled",
     ],
 )
 def test_every_email_has_a_preview_with_sample_data(stack, event):

@@ -217,16 +217,25 @@ def _secret(record: dict[str, Any]) -> str:
 
 
 def _disable_endpoint(record: dict[str, Any]) -> None:
+    """Disable a track that answered 410 Gone and tell the unit that owns it (the mailer e-mails its
+    admins). Every 410 of one disabling (deliveries in flight, retries) announces the same event id, so
+    the admins get one e-mail; a V2 callback has no track: its one delivery is what stopped."""
     kind, _, name = record["endpoint"].partition(":")
-    if kind == "track":
-        tracks_repo.disable(record["tree"], name, now_iso())
+    track = tracks_repo.disable(record["tree"], name, now_iso()) if kind == "track" else None
+    if track is not None:
+        event_id = f"{events.ENDPOINT_DISABLED}:{record['endpoint']}:{track['disabled_at']}"
+        unit_id, unit_path = track["unit_id"], track["unit_path"]
+    else:
+        event_id = f"{events.ENDPOINT_DISABLED}:{record['endpoint']}:{record['id']}"
+        unit_id, unit_path = record["unit_id"], record["unit_path"]
     events.publish(
-        f"endpoint.disabled:{record['endpoint']}:{record['id']}",
-        "endpoint.disabled",
-        record["unit_id"],
-        record["unit_path"],
+        event_id,
+        events.ENDPOINT_DISABLED,
+        unit_id,
+        unit_path,
         {
             "endpoint": record["endpoint"],
+            "track": name if kind == "track" else None,
             "url": record["url"],
             "delivery": record["id"],
             "reason": "the endpoint answered 410 Gone",
@@ -288,8 +297,8 @@ def deliver(delivery: str, now: float | None = None) -> str:
         repo.update(delivery, sets | {"status": "succeeded"}, "attempts = :n", {":n": number})
         return "succeeded"
     if attempt.status == 410:
+        _disable_endpoint(record)  # first: if announcing fails, SQS retries the message and this again
         repo.update(delivery, sets | {"status": "disabled"}, "attempts = :n", {":n": number})
-        _disable_endpoint(record)
         return "disabled"
     failures = int(record.get("cycle_failures", 0)) + 1
     delay = next_delay(failures)

@@ -19,6 +19,7 @@ from gateway.errors import Unavailable
 
 ASSIGNMENT_EXPIRED = "assignment.expired"
 INVENTORY_LOW = "inventory.low"
+ENDPOINT_DISABLED = "endpoint.disabled"
 
 
 def envelope(event_id: str, kind: str, unit_id: str, unit_path: str, data: dict[str, Any]) -> dict[str, Any]:

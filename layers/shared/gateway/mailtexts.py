@@ -25,6 +25,7 @@ TEST_COMPLETED_ADMIN = "test-completed-admin"
 CERTIFICATION_FAILED = "certification-failed"
 ASSIGNMENT_EXPIRED = "assignment-expired"
 LOW_STOCK = "low-stock"
+ENDPOINT_DISABLED = "endpoint-disabled"
 NAMES = (
     INVITATION,
     TEST_ID,
@@ -33,6 +34,7 @@ NAMES = (
     CERTIFICATION_FAILED,
     ASSIGNMENT_EXPIRED,
     LOW_STOCK,
+    ENDPOINT_DISABLED,
 )
 # Mail to candidates (the unit's "notify clients" switch and per-event switches apply); the others go to
 # the unit's admins.
@@ -171,6 +173,30 @@ EN: dict[str, dict[str, str]] = {
             "{% endblock %}"
         ),
     },
+    # To the unit's admin-emails when a track (or a V2 callback) answered 410 Gone.
+    ENDPOINT_DISABLED: {
+        "subject": (
+            "{{ unit.name }}: {{ endpoint }} answered 410 Gone{% if track %} and is disabled{% endif %}"
+        ),
+        "text": (
+            "Hello,\n\n{{ url }} ({{ endpoint }}) answered 410 Gone to a delivery from {{ unit.name }}"
+            "{% if track %}, so track {{ track }} is disabled: nothing more is sent to it.\n\n"
+            "Once the endpoint works again, save the track again (POST /v1/tracks) to enable it, and "
+            "replay what it missed (POST /v1/deliveries/replay).\n"
+            "{% else %}, so delivery {{ delivery }} was stopped.\n\n"
+            "Once the endpoint works again, replay it (POST /v1/deliveries/{{ delivery }}/replay).\n"
+            "{% endif %}"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hello,</p><p><strong>{{ url }}</strong> '
+            "({{ endpoint }}) answered 410 Gone to a delivery from {{ unit.name }}"
+            "{% if track %}, so track <strong>{{ track }}</strong> is disabled: nothing more is sent to it."
+            "</p><p>Once the endpoint works again, save the track again (POST /v1/tracks) to enable it, "
+            "and replay what it missed (POST /v1/deliveries/replay).</p>"
+            "{% else %}, so delivery {{ delivery }} was stopped.</p><p>Once the endpoint works again, "
+            "replay it (POST /v1/deliveries/{{ delivery }}/replay).</p>{% endif %}{% endblock %}"
+        ),
+    },
 }
 
 ES: dict[str, dict[str, str]] = {
@@ -301,6 +327,29 @@ ES: dict[str, dict[str, str]] = {
             "que las existencias vuelvan a alcanzar el umbral.</p>{% endblock %}"
         ),
     },
+    ENDPOINT_DISABLED: {
+        "subject": (
+            "{{ unit.name }}: {{ endpoint }} respondió 410 Gone{% if track %} y está desactivado{% endif %}"
+        ),
+        "text": (
+            "Hola:\n\n{{ url }} ({{ endpoint }}) respondió 410 Gone a un envío de {{ unit.name }}"
+            "{% if track %}, así que el track {{ track }} está desactivado: ya no se le envía nada.\n\n"
+            "Cuando el destino vuelva a funcionar, guarde de nuevo el track (POST /v1/tracks) para "
+            "activarlo y reenvíe lo que no recibió (POST /v1/deliveries/replay).\n"
+            "{% else %}, así que el envío {{ delivery }} se ha detenido.\n\n"
+            "Cuando el destino vuelva a funcionar, reenvíelo (POST /v1/deliveries/{{ delivery }}/replay).\n"
+            "{% endif %}"
+        ),
+        "html": (
+            '{% extends "layout.html" %}{% block body %}<p>Hola:</p><p><strong>{{ url }}</strong> '
+            "({{ endpoint }}) respondió 410 Gone a un envío de {{ unit.name }}"
+            "{% if track %}, así que el track <strong>{{ track }}</strong> está desactivado: ya no se le "
+            "envía nada.</p><p>Cuando el destino vuelva a funcionar, guarde de nuevo el track "
+            "(POST /v1/tracks) para activarlo y reenvíe lo que no recibió (POST /v1/deliveries/replay).</p>"
+            "{% else %}, así que el envío {{ delivery }} se ha detenido.</p><p>Cuando el destino vuelva a "
+            "funcionar, reenvíelo (POST /v1/deliveries/{{ delivery }}/replay).</p>{% endif %}{% endblock %}"
+        ),
+    },
 }
 
 TEXTS: dict[str, dict[str, dict[str, str]]] = {"en": EN, "es": ES}
@@ -337,6 +386,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     ASSIGNMENT_EXPIRED: {"test_type": "Academic-Plus", "test_id": "3279B035APR", "expire": "2026-01-31"},
     LOW_STOCK: {"test_type": "Academic-Plus", "available": 3, "threshold": 10},
+    ENDPOINT_DISABLED: {
+        "endpoint": "track:RC",
+        "track": "RC",
+        "url": "https://results.example.com/itep",
+        "delivery": "dlv_5f0c1e2d3b4a596877665544",
+    },
 }
 SAMPLE_CANDIDATE = {"full_name": "Mary Poppins", "email": "mary.poppins@example.com"}
 

@@ -2,7 +2,8 @@
 
 Where events come from: the API queues the ones a request asks for on NotificationsQueue (an invitation
 with `"sendEmail": true`, an STX test ID); `functions/dispatch` forwards the others from the events queue
-(`completed`, `certification.failed`, `assignment.expired`, `inventory.low`). `functions/mailer` calls
+(`completed`, `certification.failed`, `assignment.expired`, `inventory.low`, `endpoint.disabled`).
+`functions/mailer` calls
 `handle` for each; a record that raises is retried by SQS (partial batch failures) and dead-lettered after
 ten receives.
 
@@ -65,7 +66,8 @@ COMPLETED = "completed"
 CERTIFICATION_FAILED = "certification.failed"
 ASSIGNMENT_EXPIRED = events.ASSIGNMENT_EXPIRED
 INVENTORY_LOW = events.INVENTORY_LOW
-FORWARDED = frozenset({COMPLETED, CERTIFICATION_FAILED, ASSIGNMENT_EXPIRED, INVENTORY_LOW})
+ENDPOINT_DISABLED = events.ENDPOINT_DISABLED
+FORWARDED = frozenset({COMPLETED, CERTIFICATION_FAILED, ASSIGNMENT_EXPIRED, INVENTORY_LOW, ENDPOINT_DISABLED})
 
 FIELDS = (
     "notify_clients",
@@ -272,6 +274,12 @@ def plan(event: dict[str, Any], settings: Effective) -> list[Mail]:
     if kind == INVENTORY_LOW:
         context = {k.replace("-", "_"): data.get(k) for k in ("test-type", "available", "threshold")}
         return [Mail(mailtexts.LOW_STOCK, str(a), context, False) for a in data.get("notified") or []]
+    if kind == ENDPOINT_DISABLED:
+        # To the admin-emails of the unit that owns the track (its own or inherited).
+        context = {k: data.get(k) for k in ("endpoint", "track", "url", "delivery")}
+        return [
+            Mail(mailtexts.ENDPOINT_DISABLED, str(a), context, False) for a in settings["admin_emails"] or []
+        ]
     return []
 
 

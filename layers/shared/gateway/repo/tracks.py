@@ -38,7 +38,7 @@ def upsert(tree: str, unit_id: str, unit_path: str, track: dict[str, Any], now: 
             TableName=_table(),
             Key=_key(tree, track["code"]),
             UpdateExpression=f"SET {assignments}, created_at = if_not_exists(created_at, :updated_at), "
-            "gsi1pk = :gpk, gsi1sk = :gsk",
+            "gsi1pk = :gpk, gsi1sk = :gsk REMOVE disabled_at",
             ConditionExpression="attribute_not_exists(pk) OR begins_with(unit_path, :caller_path)",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values(
@@ -68,16 +68,20 @@ def in_subtree(tree: str, path: str) -> list[dict[str, Any]]:
         raise storage_error(exc) from exc
 
 
-def disable(tree: str, code: str, now: str) -> None:
-    """Stop delivering to a track (it answered 410 Gone); saving the track again enables it."""
+def disable(tree: str, code: str, now: str) -> dict[str, Any] | None:
+    """Stop delivering to a track (it answered 410 Gone); saving the track again enables it. Returns the
+    track, whose `disabled_at` is the first disabling's time however many 410s came (None: no such track)."""
     try:
-        aws.dynamodb().update_item(
+        resp = aws.dynamodb().update_item(
             TableName=_table(),
             Key=_key(tree, code),
-            UpdateExpression="SET disabled = :true, disabled_at = :now",
+            UpdateExpression="SET disabled = :true, disabled_at = if_not_exists(disabled_at, :now)",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=values({":true": True, ":now": now}),
+            ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
-        if error_code(exc) != "ConditionalCheckFailedException":
-            raise storage_error(exc) from exc
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise storage_error(exc) from exc
+    return from_item(resp["Attributes"])
