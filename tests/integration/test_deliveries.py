@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
-from gateway import aws, deliveries, webhooks
+from gateway import aws, deliveries, events, webhooks
 from gateway.config import get_settings
 from tests.helpers import Receiver
 from tests.integration import mailer
@@ -164,6 +164,11 @@ def test_failures_are_retried_with_the_same_webhook_id_until_success(local):
         assert delivery["status"] == "succeeded" and delivery["attempts"] == 3
         detail = local.api.get(f"/v1/deliveries/{delivery['id']}").json()
         assert [a["status-code"] for a in detail["attempt-log"]] == [500, 503, 200]
+        # The listing shows the same attempts (status code, latency, error) without reading them apart
+        listed = [(a["attempt"], a["status-code"], a["error"]) for a in delivery["attempt-log"]]
+        assert listed == [(1, 500, "HTTP 500"), (2, 503, "HTTP 503"), (3, 200, None)]
+        assert all(isinstance(a["latency-ms"], int) for a in delivery["attempt-log"])
+        assert delivery["attempt-log"] == detail["attempt-log"]
     finally:
         receiver.close()
 
@@ -318,11 +323,91 @@ def test_replay_by_time_range(local, receiver):
     post_result(local, SEED)
     pump(local)
     reply = local.api.post("/v1/deliveries/replay", {"from": "2000-01-01", "to": "2999-01-01"})
-    assert reply.status == 200 and reply.json()["replayed"] == 1
+    assert reply.status == 200 and reply.json()["replayed"] == 1 and reply.json()["next-cursor"] is None
     pump(local)
     assert len(receiver.requests) == 2
     bad = local.api.post("/v1/deliveries/replay", {"from": "2999-01-01", "to": "2000-01-01"})
     assert bad.status == 400 and bad.description == "to: must not be before from"
+
+
+OPS = {"code": "OPS", "format": "json", "events": ["assignment.expired"]}
+
+
+def expired(stack, n: int) -> None:
+    events.publish(
+        f"assignment.expired:T{n}:2030",
+        "assignment.expired",
+        stack.root,
+        f"/{stack.root}/",
+        {"test-id": f"T{n}", "test-type": "Academic-Plus"},
+    )
+
+
+def listing(stack, **query) -> list[tuple[str, str]]:
+    reply = stack.api.get("/v1/deliveries", query=query)
+    assert reply.status == 200, reply.text
+    return [(d["endpoint"], d["event-type"]) for d in reply.json()["items"]]
+
+
+def test_the_listing_filters_by_endpoint_event_and_time(local, receiver, monkeypatch):
+    # Given a completed result for track RC created on 1 January 2030, and an expiry for track OPS on 1 June
+    setup_track(local, receiver.url)
+    assert local.api.post("/v1/tracks", OPS | {"url": receiver.url}).status == 200
+    post_result(local, SEED)
+    monkeypatch.setattr(deliveries, "now_iso", lambda: "2030-01-01T00:00:00.000Z")
+    drain(local, "events_queue_url", "DispatchFunction")
+    expired(local, 1)
+    monkeypatch.setattr(deliveries, "now_iso", lambda: "2030-06-01T00:00:00.000Z")
+    drain(local, "events_queue_url", "DispatchFunction")
+    rc, ops = ("track:RC", "completed"), ("track:OPS", "assignment.expired")
+    # Then each filter, alone or combined, picks its deliveries (newest first)
+    assert listing(local) == [ops, rc]
+    assert listing(local, endpoint="track:RC") == [rc]
+    assert listing(local, endpoint="track:OPS") == [ops]
+    assert listing(local, event="assignment.expired") == [ops]
+    assert listing(local, event="completed") == [rc]
+    assert listing(local, endpoint="track:RC", event="assignment.expired") == []
+    assert listing(local, **{"from": "2030-03-01"}) == [ops]
+    assert listing(local, to="2030-03-01") == [rc]
+    assert listing(local, **{"from": "2030-01-01", "to": "2030-01-01T00:00:00Z"}) == [rc]  # inclusive
+    assert listing(local, **{"from": "2030-06-02"}) == []
+    bad = local.api.get("/v1/deliveries", query={"from": "yesterday"})
+    assert (bad.status, bad.description) == (400, "from: must be an ISO date or date-time (got 'yesterday')")
+
+
+def test_replaying_a_range_goes_page_by_page_and_a_4xx_replays_nothing(local, receiver):
+    # Given three delivered expiry events for track OPS
+    assert local.api.post("/v1/tracks", OPS | {"url": receiver.url}).status == 200
+    for n in range(3):
+        expired(local, n)
+    pump(local)
+    assert len(receiver.requests) == 3
+    body = {"from": "2000-01-01", "to": "2999-01-01", "limit": 2}
+    before = local.snapshot(ignore=("IdempotencyTable",))
+    # When the range is replayed with a page of two: the first call replays two and says where to go on
+    first = local.api.post("/v1/deliveries/replay", body)
+    assert first.status == 200, first.text
+    assert first.json()["replayed"] == 2 and first.json()["next-cursor"]
+    # Then a 4xx replays nothing, whatever is wrong: dates, a cursor that is not ours, or not of this range
+    after_first = local.snapshot(ignore=("IdempotencyTable",))
+    assert after_first != before
+    for wrong, description in (
+        ({"from": "2999-01-01", "to": "2000-01-01"}, "to: must not be before from"),
+        ({"cursor": "not-a-cursor"}, "cursor: is not a cursor this API issued"),
+        (
+            {"cursor": first.json()["next-cursor"], "from": "2999-01-01", "to": "2999-12-31"},
+            "cursor: does not belong to this listing (same filters and from / to)",
+        ),
+    ):
+        reply = local.api.post("/v1/deliveries/replay", body | wrong)
+        assert (reply.status, reply.description) == (400, description)
+        assert local.snapshot(ignore=("IdempotencyTable",)) == after_first
+    # When the caller goes on with the cursor, the rest is replayed and the cursor ends
+    second = local.api.post("/v1/deliveries/replay", body | {"cursor": first.json()["next-cursor"]})
+    assert second.json()["replayed"] == 1 and second.json()["next-cursor"] is None
+    assert len(set(first.json()["deliveries"]) | set(second.json()["deliveries"])) == 3
+    pump(local)
+    assert len(receiver.requests) == 6  # each of the three sent once more
 
 
 @pytest.mark.parametrize(

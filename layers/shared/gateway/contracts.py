@@ -380,7 +380,12 @@ class DeliveryView(Kebab):
     org_unit: str = Field(alias="org-unit")
     created_at: str = Field(alias="created-at")
     updated_at: str = Field(alias="updated-at")
-    attempt_log: list[AttemptView] | None = Field(default=None, alias="attempt-log")
+    attempt_log: list[AttemptView] | None = Field(
+        default=None,
+        alias="attempt-log",
+        description="The attempts, oldest first: status code, latency, error. In a list page the latest "
+        "20 (attempts counts them all); GET /v1/deliveries/{id} shows every one.",
+    )
 
 
 class DeliveryPage(Kebab):
@@ -393,11 +398,20 @@ class ReplayRange(Kebab):
     until: str = Field(alias="to", min_length=10, max_length=40, description="ISO time, inclusive.")
     status: str | None = Field(default=None, max_length=20)
     endpoint: str | None = Field(default=None, max_length=100)
+    event: str | None = Field(default=None, max_length=60, description="Event type.")
+    limit: int = Field(default=100, ge=1, le=100, description="At most this many deliveries per call.")
+    cursor: str | None = Field(
+        default=None, max_length=2048, description="next-cursor of the previous call: go on from there."
+    )
 
 
 class ReplayResult(Kebab):
     replayed: int
     deliveries: list[str]
+    next_cursor: str | None = Field(
+        alias="next-cursor",
+        description="More of the range is left: call again with the same body and this cursor; null: done.",
+    )
 
 
 class PingResult(Kebab):

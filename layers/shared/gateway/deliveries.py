@@ -32,6 +32,7 @@ logger = Logger(child=True)
 # Seconds to wait after the 1st, 2nd, ... failed attempt (jitter +-20%): about 2.9 days in all, 11 attempts.
 SCHEDULE = (5, 60, 300, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 24 * 3600)
 MAX_SQS_DELAY = 900
+ATTEMPTS_LISTED = 20  # attempts a delivery carries for listings (every attempt also has an item of its own)
 RESULT_EVENTS = {
     "started",
     "finished",
@@ -276,22 +277,21 @@ def deliver(delivery: str, now: float | None = None) -> str:
         allow_loopback=settings.local_stack,
         timeout=settings.delivery_timeout_seconds,
     )
-    repo.add_attempt(
-        delivery,
-        number,
-        {
-            "at": now_iso(),
-            "attempt": number,
-            "status_code": attempt.status,
-            "latency_ms": attempt.latency_ms,
-            "error": attempt.error,
-        },
-        int(time.time()) + repo.RETENTION_SECONDS,
-    )
+    logged = {
+        "at": now_iso(),
+        "attempt": number,
+        "status_code": attempt.status,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+    }
+    repo.add_attempt(delivery, number, logged, int(time.time()) + repo.RETENTION_SECONDS)
     sets: dict[str, Any] = {
         "last_status": attempt.status,
         "last_error": attempt.error,
         "updated_at": now_iso(),
+        # The latest attempts on the delivery itself, so a listing shows them without a read per delivery.
+        # `record` is as of the claim: no other attempt can have been logged since.
+        "attempt_log": [*record.get("attempt_log", []), logged][-ATTEMPTS_LISTED:],
     }
     if attempt.ok:
         repo.update(delivery, sets | {"status": "succeeded"}, "attempts = :n", {":n": number})

@@ -16,7 +16,7 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.repo import deliveries as repo
 
 MAX_PAGE = 100
-MAX_REPLAY = 1000
+MAX_QUERIES = 10  # per replay call: a sparse filter over a long range returns a cursor instead of running on
 
 
 def _iso(field: str, value: str | None, default: str) -> str:
@@ -37,19 +37,25 @@ def _iso(field: str, value: str | None, default: str) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _attempt(a: dict[str, Any]) -> AttemptView:
+    return AttemptView(
+        attempt=a["attempt"],
+        at=a["at"],
+        status_code=a.get("status_code"),
+        latency_ms=a.get("latency_ms", 0),
+        error=a.get("error"),
+    )
+
+
 def view(item: dict[str, Any], with_attempts: bool = False) -> DeliveryView:
-    log = None
+    """A delivery; its attempts from their own items (`with_attempts`: every one), else from the latest
+    ones the delivery carries (no extra read per listed delivery)."""
     if with_attempts:
-        log = [
-            AttemptView(
-                attempt=a["attempt"],
-                at=a["at"],
-                status_code=a.get("status_code"),
-                latency_ms=a.get("latency_ms", 0),
-                error=a.get("error"),
-            )
-            for a in repo.attempts(item["id"])
-        ]
+        log: list[AttemptView] | None = [_attempt(a) for a in repo.attempts(item["id"])]
+    elif "attempt_log" in item:
+        log = [_attempt(a) for a in item["attempt_log"]]
+    else:  # stored before deliveries carried their attempts
+        log = [] if not item["attempts"] else None
     return DeliveryView(
         id=item["id"],
         event_id=item["event_id"],
@@ -107,21 +113,25 @@ def replay_one(caller: Caller, delivery: str) -> DeliveryView:
     return view(item)
 
 
-def replay_range(caller: Caller, since: str, until: str, filters: dict[str, str]) -> ReplayResult:
+def replay_range(
+    caller: Caller, since: str, until: str, filters: dict[str, str], limit: int, cursor: str | None
+) -> ReplayResult:
+    """Replay up to `limit` deliveries of the range (newest first); `next_cursor` goes on from there. All
+    the checks (dates, cursor) come before the first replay: a 4xx leaves every delivery as it was."""
     start, end = _iso("from", since, ""), _iso("to", until, "")
     if start > end:
         raise InvalidInput("to", "must not be before from")
+    limit = min(limit, MAX_PAGE)
     replayed: list[str] = []
-    cursor = None
-    while True:
-        items, cursor = repo.page(caller.tree, caller.unit_path, start, end, filters, MAX_PAGE, cursor)
-        for item in items:
-            if len(replayed) >= MAX_REPLAY:
-                raise InvalidInput("from", f"more than {MAX_REPLAY} deliveries in this range; narrow it")
-            if deliveries.replay(item["id"]) is not None:
-                replayed.append(item["id"])
-        if not cursor:
-            return ReplayResult(replayed=len(replayed), deliveries=replayed)
+    for _ in range(MAX_QUERIES):
+        # At most `limit - len(replayed)` items evaluated: the cursor is exactly where this call stopped.
+        items, cursor = repo.page(
+            caller.tree, caller.unit_path, start, end, filters, limit - len(replayed), cursor
+        )
+        replayed += [item["id"] for item in items if deliveries.replay(item["id"]) is not None]
+        if not cursor or len(replayed) >= limit:
+            break
+    return ReplayResult(replayed=len(replayed), deliveries=replayed, next_cursor=cursor)
 
 
 def ping(caller: Caller, code: str) -> PingResult:

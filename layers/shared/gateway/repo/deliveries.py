@@ -1,6 +1,7 @@
 """Deliveries (DeliveriesTable): one item per (event, endpoint), one per attempt.
 
-    DLV#<id> / DLV            the delivery: endpoint, body, status, attempts, next attempt; gsi1 =
+    DLV#<id> / DLV            the delivery: endpoint, body, status, attempts, next attempt, the latest
+                              attempts (`attempt_log`, for listings); gsi1 =
                               DLVS#<tree> / <created at>#<id> (time order; the subtree is a filter)
     DLV#<id> / ATT#<00001>    one attempt: time, status code, latency, error
 Items expire (TTL `expiration`) after the retention period.
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from gateway import aws
 from gateway.config import get_settings
+from gateway.errors import InvalidInput
 from gateway.repo import decode_cursor, encode_cursor, error_code, from_item, storage_error, to_item, values
 
 RETENTION_SECONDS = 30 * 24 * 3600
@@ -131,6 +133,10 @@ def page(
         kwargs["ExpressionAttributeNames"] = {"#status": "status"}
     start = decode_cursor(cursor)
     if start:
+        # A cursor of another tree or outside the range is a client's mistake (DynamoDB would fail: a 500).
+        key = start.get("gsi1sk", {}).get("S", "")
+        if start.get("gsi1pk") != {"S": f"DLVS#{tree}"} or not since <= key <= until + "~":
+            raise InvalidInput("cursor", "does not belong to this listing (same filters and from / to)")
         kwargs["ExclusiveStartKey"] = start
     try:
         resp = aws.dynamodb().query(**kwargs)

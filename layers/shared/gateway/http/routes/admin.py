@@ -189,14 +189,22 @@ def get_delivery(deliveryId: Annotated[str, Path(max_length=64)]) -> DeliveryVie
 
 @router.post(
     "/v1/deliveries/replay",
-    summary="Send again every delivery created in a time range",
+    summary="Send again every delivery created in a time range, a page per call",
+    description="Replays up to limit deliveries (newest first) and returns next-cursor while more of the "
+    "range is left: call again with the same body and that cursor until it is null. A 4xx replays nothing.",
     tags=["Deliveries"],
     responses=documented(200, "What was queued again."),
 )
 @requires(Role.ADMIN)
 def replay_deliveries(request: Annotated[ReplayRange, Body()]) -> ReplayResult:
-    filters = {"status": request.status or "", "endpoint": request.endpoint or "", "event_type": ""}
-    return deliveries_admin.replay_range(current_caller(), request.since, request.until, filters)
+    filters = {
+        "status": request.status or "",
+        "endpoint": request.endpoint or "",
+        "event_type": request.event or "",
+    }
+    return deliveries_admin.replay_range(
+        current_caller(), request.since, request.until, filters, request.limit, request.cursor
+    )
 
 
 @router.post(
