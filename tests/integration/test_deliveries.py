@@ -313,9 +313,30 @@ def test_ping_reports_the_endpoints_reply(local):
         setup_track(local, receiver.url)
         reply = local.api.post("/v1/tracks/RC/ping")
         assert reply.status == 200 and reply.json()["ok"] is True and reply.json()["status-code"] == 204
-        assert json.loads(receiver.requests[0]["body"])["type"] == "ping"
     finally:
         receiver.close()
+
+
+@pytest.mark.parametrize("fmt", ["itep-form", "json"])
+def test_a_ping_comes_in_the_tracks_format_signed_with_its_id_as_webhook_id(local, receiver, fmt):
+    # Given a track in format `fmt`
+    secret = setup_track(local, receiver.url, fmt=fmt)
+    # When it is pinged
+    assert local.api.post("/v1/tracks/RC/ping").json()["ok"] is True
+    # Then the receiver got the ping as it gets deliveries: itep-form is ONE form field `data` with the JSON
+    [request] = receiver.requests
+    if fmt == "itep-form":
+        assert request["headers"]["content-type"] == "application/x-www-form-urlencoded"
+        form = parse_qs(request["body"].decode())
+        assert list(form) == ["data"]
+        ping = json.loads(form["data"][0])
+    else:
+        assert request["headers"]["content-type"] == "application/json"
+        ping = json.loads(request["body"])
+    assert ping["type"] == "ping" and ping["data"] == {"track": "RC"} and ping["org-unit"] == local.root
+    # And the body's id is the webhook-id a receiver de-duplicates on, signed over the raw body
+    assert ping["id"] == request["headers"]["webhook-id"] and ping["id"].startswith("ping_")
+    webhooks.verify(secret, request["headers"], request["body"])
 
 
 def test_replay_by_time_range(local, receiver):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import deliveries, delivery_http, tracks, webhooks
+from gateway import deliveries, delivery_http, events, tracks, webhooks
 from gateway.auth import Caller
 from gateway.config import get_settings
 from gateway.contracts import AttemptView, DeliveryPage, DeliveryView, PingResult, ReplayResult
@@ -135,25 +134,24 @@ def replay_range(
 
 
 def ping(caller: Caller, code: str) -> PingResult:
+    """A signed `ping` event to the track, in the track's own format (itep-form: ONE form field `data`),
+    its id also the `webhook-id`, as a real delivery would be; reports the reply. Works on a disabled
+    track too (to check it before saving it again)."""
     track = tracks.usable(caller, code)
-    body = json.dumps(
-        {
-            "type": "ping",
-            "id": f"ping_{uuid.uuid4().hex}",
-            "track": track["code"],
-            "occurred-at": datetime.now(UTC).isoformat(),
-        }
-    ).encode()
-    headers = {
-        "content-type": "application/json",
-        **webhooks.headers(
-            tracks.signing_secret(caller.tree, track["code"]),
-            f"ping_{uuid.uuid4().hex}",
-            int(time.time()),
-            body,
-        ),
-    }
-    attempt = delivery_http.send(track["url"], body, headers, allow_loopback=get_settings().local_stack)
+    ping_id = f"ping_{uuid.uuid4().hex}"
+    event = events.envelope(ping_id, "ping", track["unit_id"], track["unit_path"], {"track": track["code"]})
+    secret = tracks.signing_secret(caller.tree, track["code"])
+    endpoint = deliveries.Endpoint(f"track:{track['code']}", track["url"], track["format"], secret)
+    body, content_type = deliveries.body_for(endpoint, event)
+    headers = {"content-type": content_type, **webhooks.headers(secret, ping_id, int(time.time()), body)}
+    settings = get_settings()
+    attempt = delivery_http.send(
+        track["url"],
+        body,
+        headers,
+        allow_loopback=settings.local_stack,
+        timeout=settings.delivery_timeout_seconds,
+    )
     return PingResult(
         ok=attempt.ok, status_code=attempt.status, latency_ms=attempt.latency_ms, error=attempt.error
     )
