@@ -245,6 +245,56 @@ def test_outside_the_local_stack_a_loopback_url_is_refused_before_any_request(re
     assert receiver.seen == []
 
 
+@pytest.fixture
+def no_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any HTTP request at all fails the test: a refusal must come before the connection."""
+
+    class Refusing:
+        def post(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(f"a request was made: {args} {kwargs}")
+
+    monkeypatch.setattr(delivery_http, "session", Refusing)
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        (
+            "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "not sent: url: 169.254.169.254 is refused (cloud metadata address); "
+            "webhooks only go to public addresses",
+        ),
+        ("https://[::1]/hook", "not sent: url: ::1 is refused (loopback address); webhooks only go to public addresses"),
+        (
+            "https://localhost/hook",
+            "not sent: url: host localhost resolves to 127.0.0.1, which is refused (loopback address); "
+            "webhooks only go to public addresses",
+        ),
+    ],
+)
+def test_outside_the_local_stack_metadata_ipv6_loopback_and_localhost_are_refused_at_delivery(
+    no_request, url, error
+):
+    # When a delivery to one of them is attempted outside the local stack
+    attempt = send(url, allow_loopback=False)
+    # Then it is not sent (no request at all), and the attempt says why
+    assert (attempt.status, attempt.ok, attempt.error) == (None, False, error)
+
+
+def test_the_local_stacks_loopback_allowance_never_covers_the_metadata_address(no_request):
+    attempt = send("http://169.254.169.254/latest/meta-data", allow_loopback=True)
+    assert attempt.status is None and "cloud metadata address" in (attempt.error or "")
+
+
+def test_localhost_reaches_a_receiver_only_in_the_local_stack(receiver):
+    url = receiver.url("/ok", host="localhost")
+    refused = send(url.replace("http://", "https://"), allow_loopback=False)
+    assert refused.status is None and (refused.error or "").startswith("not sent: url: host localhost resolves")
+    assert receiver.seen == []
+    assert send(url, allow_loopback=True).ok  # the local stack allows loopback, so examples work
+    assert receiver.seen[0].headers["host"] == f"localhost:{receiver.port}"
+
+
 def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_delivery(receiver, monkeypatch):
     # Given a name that resolved to a public address at registration and now (rebinding) to 10.0.0.1
     monkeypatch.setattr(ssrf, "resolve", lambda host, port: ["10.0.0.1"])
