@@ -152,12 +152,69 @@ def test_a_started_test_is_no_longer_available(stack):
         ({"TestID": "NOPE123"}, "TestID: unknown test ID 'NOPE123'"),
         ({"TestID": ""}, "TestID: is required"),
         ({"score_report_url": "javascript:alert(1)"}, "score_report_url: must be an absolute http(s) URL"),
+        # TestDate's day and year, and its agreement with TestMonth / TestDay / TestYear
+        ({"TestDate": "6/32/2024"}, "TestDate: day must be between 1 and 31 (got '6/32/2024')"),
+        ({"TestDate": "6/0/2024"}, "TestDate: day must be between 1 and 31 (got '6/0/2024')"),
+        ({"TestDate": "6/10/1900", "TestYear": "1900"}, "TestDate: year must be greater than 1900 (got '6/10/1900')"),
+        ({"TestDate": ""}, "TestDate: is required with TestMonth, TestDay and TestYear"),
+        ({"TestDate": None}, "TestDate: is required with TestMonth, TestDay and TestYear"),
+        ({"TestMonth": "7"}, "TestMonth: does not match TestDate 6/10/2024 (got 7)"),
+        ({"TestYear": 2023}, "TestYear: does not match TestDate 6/10/2024 (got 2023)"),
+        # numbers must be finite; texts have a length limit and must be text
+        ({"Overall_Level": "NaN"}, "Overall_Level: must be a finite number"),
+        ({"Duration": "Infinity"}, "Duration: must be a finite number"),
+        ({"OID": "x" * 201}, "OID: must be at most 200 characters"),
+        ({"TestID": "T" * 65}, "TestID: must be at most 64 characters"),
+        ({"Writing_Answer_1": "x" * 20_001}, "Writing_Answer_1: must be at most 20000 characters"),
+        ({"OID": {"id": 1}}, "OID: must be a string"),
     ],
 )
 def test_each_validation_message_names_the_field(stack, test_id, change, description):
     before = stack.snapshot(ignore=NONCES)
     reply = post_result(stack, {**SEED, **change})
     assert reply.status == 400 and reply.description == description
+    assert stack.snapshot(ignore=NONCES) == before
+
+
+def test_a_result_naming_neither_a_test_id_nor_an_invitation_is_refused(stack, test_id):
+    before = stack.snapshot(ignore=NONCES)
+    reply = post_result(stack, {k: v for k, v in SEED.items() if k != "TestID"}, form=False)
+    assert (reply.status, reply.description) == (400, "TestID: is required (or TestInvitationId for a V2 result)")
+    assert stack.snapshot(ignore=NONCES) == before
+
+
+@pytest.fixture
+def v2_result(stack):
+    registered = stack.api.post("/v2/tests/55/register", {"emailId": "v2@example.com", "fullName": "V Two"})
+    return {"TestInvitationId": registered.json()["result"]["testInvitationId"], "Status": "Completed",
+            "AttemptedOn": "2015-06-26T21:31:03.19", "TotalScore": 50, "CandidateScore": 34,
+            "ReportPDFUrl": "https://engine.example.com/r/1.pdf"}
+
+
+@pytest.mark.parametrize(
+    ("change", "description"),
+    [
+        ({"TestInvitationId": "abc"}, "TestInvitationId: must be a positive integer"),
+        ({"TestInvitationId": -5}, "TestInvitationId: must be a positive integer"),
+        ({"TestInvitationId": 1.5}, "TestInvitationId: must be a positive integer"),
+        ({"TestInvitationId": True}, "TestInvitationId: must be a positive integer"),
+        ({"TestInvitationId": "\u0661\u0662"}, "TestInvitationId: must be a positive integer"),  # Arabic-Indic digits
+        ({"TestInvitationId": 0}, "TestInvitationId: must be a positive 64-bit integer"),
+        ({"TestInvitationId": 2**63}, "TestInvitationId: must be a positive 64-bit integer"),
+        ({"TotalScore": 1_000_001}, "TotalScore: must be between 0 and 1000000 (got 1000001)"),
+        ({"TotalScore": "lots"}, "TotalScore: must be a number (got 'lots')"),
+        ({"CandidateScore": -1}, "CandidateScore: must be between 0 and 1000000 (got -1)"),
+        ({"CandidateScore": "NaN"}, "CandidateScore: must be a finite number"),
+        ({"ReportPDFUrl": "ftp://engine.example.com/r.pdf"}, "ReportPDFUrl: must be an absolute http(s) URL"),
+        ({"ReportPDFUrl": "/r/1.pdf"}, "ReportPDFUrl: must be an absolute http(s) URL"),
+        ({"AttemptedOn": "2015-06-26T21:31:03.19" * 3}, "AttemptedOn: must be at most 64 characters"),
+        ({"AttemptedOn": ["2015-06-26"]}, "AttemptedOn: must be a string"),
+    ],
+)
+def test_each_v2_validation_message_names_the_field(stack, v2_result, change, description):
+    before = stack.snapshot(ignore=NONCES)
+    reply = post_result(stack, {**v2_result, **change}, form=False)
+    assert (reply.status, reply.description) == (400, description)
     assert stack.snapshot(ignore=NONCES) == before
 
 
