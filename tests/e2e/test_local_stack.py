@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -414,6 +416,36 @@ def test_items_objects_secrets_outbox_and_admin_key_survive_a_restart(local_stac
     assert local_stack.admin_key == admin_key
     # And a client's keep-alive connection from before the restart does not get a stale answer
     assert keep_alive.get(f"{local_stack.base_url}/local/outbox.json", timeout=10).status_code == 200
+
+
+def test_local_engine_secret_chooses_the_engine_secret(
+    local_stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given LOCAL_ENGINE_SECRET, when a stack starts (the session's one stopped: one stack per process)
+    chosen = f"engine-{uuid.uuid4().hex}"
+    local_stack.stop()
+    try:
+        monkeypatch.setenv("LOCAL_ENGINE_SECRET", chosen)
+        with LocalStack(port=0, state_dir=tmp_path / ".local", snapshot_delay=0) as stack:
+            # Then it is the engine's secret, written where the README says
+            assert stack.engine_secret == chosen
+            assert (tmp_path / ".local" / "engine-secret").read_text().strip() == chosen
+            # And POST /v1/results signed with it gets past the signature check; another secret does not
+            body = json.dumps({"TestID": "NO-SUCH-ID", "Status": "Started"})
+
+            def post(secret: str, stamp: str) -> requests.Response:
+                mac = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
+                headers = {"content-type": "application/json", "x-timestamp": stamp, "x-signature": f"v1={mac}"}
+                return requests.post(f"{stack.base_url}/v1/results", data=body, headers=headers, timeout=30)
+
+            now = int(time.time())
+            accepted = post(chosen, str(now))
+            assert accepted.status_code == 400 and "TestID: unknown test ID" in accepted.text, accepted.text
+            assert post("another-secret", str(now - 1)).status_code == 401
+    finally:
+        monkeypatch.delenv("LOCAL_ENGINE_SECRET", raising=False)
+        local_stack.start()  # the session's stack, back for the other tests, with its own secret
+    assert local_stack.engine_secret != chosen
 
 
 # ------------------------------------------------------------------------------------------------
