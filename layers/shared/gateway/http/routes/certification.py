@@ -67,9 +67,7 @@ def put_catalogue(request: Annotated[CatalogueRequest, Body()]) -> CatalogueView
 def candidate_outcomes(
     candidate_id: Annotated[str, Query(alias="candidate-id", min_length=1, max_length=80)],
 ) -> dict[str, Any]:
-    return outcome_reports.history(
-        current_caller(), candidate_id, current_request.get().base_url
-    )
+    return outcome_reports.history(current_caller(), candidate_id, current_request.get().base_url)
 
 
 @router.get(
