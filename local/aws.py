@@ -171,6 +171,9 @@ class MotoServer:
     """moto's server on a werkzeug threaded server, in this process, one request at a time."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from local import motopatch
+
+        motopatch.install()  # transactions whose cost does not grow with table size
         self.host = host
         self.requested_port = port
         self.app = SerialisedApp(DomainDispatcherApplication(create_backend_app))

@@ -156,6 +156,8 @@ class LocalStack:
         return self._state.state_file
 
     def _table_items(self, table: str) -> list[dict[str, Any]]:
+        if self.template is None:
+            raise LookupError(f"no table {table}: the stack is not started")
         return aws.table_items(table, self.template.account_id, self.template.region)
 
     def banner(self) -> str:
