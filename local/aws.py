@@ -171,6 +171,9 @@ class MotoServer:
     """moto's server on a werkzeug threaded server, in this process, one request at a time."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from local import motopatch
+
+        motopatch.install()  # transactions whose cost does not grow with table size
         self.host = host
         self.requested_port = port
         self.app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
@@ -221,6 +224,45 @@ class MotoServer:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+
+
+def table_items(table: str, account_id: str = ACCOUNT_ID, region: str = REGION) -> list[dict[str, Any]]:
+    """Every item of a moto table, read from moto's backend in this process (under :data:`MOTO_LOCK`),
+    as JSON-safe DynamoDB typed JSON (binary as base64 text, like :func:`local.state.encode_item`).
+
+    A snapshot reads tables this way instead of paging a ``Scan`` through moto's server: no HTTP, no
+    response serializer, so its cost is a small fraction of a Scan's and it holds the lock for that long.
+    """
+    from moto.dynamodb.models import dynamodb_backends
+
+    with MOTO_LOCK:
+        found = dynamodb_backends[account_id][region].tables.get(table)
+        if found is None:
+            raise LookupError(f"no table {table}")
+        return [{name: _typed(value) for name, value in item.attrs.items()} for item in found.all_items()]
+
+
+def _typed(value: Any) -> dict[str, Any]:
+    """A moto ``DynamoType`` as typed JSON. moto keeps binary as bytes or as the base64 text it was sent
+    as (nested values), so both are accepted."""
+    kind, data = value.type, value.value
+    if kind == "B":
+        return {"B": _base64(data)}
+    if kind == "BS":
+        return {"BS": [_base64(each) for each in data]}
+    if kind == "M":
+        return {"M": {key: _typed(each) for key, each in data.items()}}
+    if kind == "L":
+        return {"L": [_typed(each) for each in data]}
+    if kind in ("SS", "NS"):
+        return {kind: list(data)}
+    return {kind: data}
+
+
+def _base64(data: Any) -> str:
+    import base64
+
+    return data if isinstance(data, str) else base64.b64encode(bytes(data)).decode()
 
 
 def reset_moto() -> None:

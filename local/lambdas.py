@@ -38,13 +38,26 @@ class LambdaContext:
 
 
 class LocalFunction:
-    """One template function: its handler is imported once, lazily, under a unique module name."""
+    """One template function, run as Lambda runs it: each execution environment (instance) handles one
+    invocation at a time, and a new one starts when every instance is busy (up to MAX_INSTANCES, then
+    invocations wait for a free one).
+
+    An instance is the handler module imported afresh under a unique module name, so each has its own
+    module-level objects (the powertools resolver keeps per-request state on itself and is not safe to run
+    two requests at once). The shared layer package is imported once per process and shared by all.
+    """
+
+    #: Instances one function may run at once in the local stack (Lambda scales much further; in one
+    #: Python process more would only add memory).
+    MAX_INSTANCES = 16
 
     def __init__(self, spec: FunctionSpec, region: str, account_id: str) -> None:
         self.spec = spec
         self.arn = f"arn:aws:lambda:{region}:{account_id}:function:{spec.name}"
-        self._handler: Handler | None = None
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._idle: list[Handler] = []
+        self._instances: list[Handler] = []
+        self._starting = 0
 
     @property
     def module_name(self) -> str:
@@ -52,26 +65,60 @@ class LocalFunction:
         stem = re.sub(r"\W", "_", self.spec.handler.rpartition(".")[0])
         return f"_local_lambda_{self.spec.logical_id}_{stem}"
 
-    def handler(self) -> Handler:
-        if self._handler is None:
-            with self._lock:
-                if self._handler is None:
-                    self._handler = self._load()
-        return self._handler
+    @property
+    def instances(self) -> int:
+        """Execution environments started so far."""
+        with self._cond:
+            return len(self._instances)
 
-    def _load(self) -> Handler:
+    def handler(self) -> Handler:
+        """The first instance's handler (started if need be), for callers that want to load it early."""
+        with self._cond:
+            if self._instances:
+                return self._instances[0]
+        handler = self._acquire()
+        self._release(handler)
+        return handler
+
+    def _acquire(self) -> Handler:
+        with self._cond:
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._instances) + self._starting < self.MAX_INSTANCES:
+                    self._starting += 1
+                    index = len(self._instances) + self._starting - 1
+                    break
+                self._cond.wait()
+        try:
+            handler = self._load(index)
+        finally:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+        with self._cond:
+            self._instances.append(handler)
+        return handler
+
+    def _release(self, handler: Handler) -> None:
+        with self._cond:
+            self._idle.append(handler)
+            self._cond.notify()
+
+    def _load(self, index: int) -> Handler:
         path = self.spec.handler_file
         if not path.exists():
             raise FileNotFoundError(f"{self.spec.logical_id}: handler file {path} does not exist")
-        module_spec = importlib.util.spec_from_file_location(self.module_name, path)
+        name = self.module_name if index == 0 else f"{self.module_name}__{index}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
         if module_spec is None or module_spec.loader is None:
             raise ImportError(f"cannot load {path}")
         module: ModuleType = importlib.util.module_from_spec(module_spec)
-        sys.modules[self.module_name] = module
+        sys.modules[name] = module
         try:
             module_spec.loader.exec_module(module)
         except BaseException:
-            sys.modules.pop(self.module_name, None)
+            sys.modules.pop(name, None)
             raise
         handler = getattr(module, self.spec.handler_function, None)
         if not callable(handler):
@@ -93,8 +140,12 @@ class LocalFunction:
         )
 
     def invoke(self, event: dict[str, Any], context: LambdaContext | None = None) -> Any:
-        """Call the handler (the timeout is reported by the context, not enforced)."""
-        return self.handler()(event, context or self.context())
+        """Call the handler on a free instance (the timeout is reported by the context, not enforced)."""
+        handler = self._acquire()
+        try:
+            return handler(event, context or self.context())
+        finally:
+            self._release(handler)
 
 
 class LambdaRuntime:

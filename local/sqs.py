@@ -13,12 +13,17 @@ For every ``Type: SQS`` event of a template function, :func:`wire_sqs` starts a 
   setting the reply is ignored and the batch is deleted.
 - **Dead letters**: moto keeps the queue's ``RedrivePolicy``: a message received ``maxReceiveCount``
   times moves to the dead-letter queue at its next receive.
-- ``Enabled: false`` is honoured; ``ScalingConfig.MaximumConcurrency`` sets the number of pollers
-  (at most 8); ``MaximumBatchingWindowInSeconds`` is ignored (batches go out as soon as they are read).
+- ``Enabled: false`` is honoured; ``MaximumBatchingWindowInSeconds`` is ignored (batches go out as soon
+  as they are read).
+- **Scaling**: Lambda starts five batches at once on a queue with a backlog and scales from there (up to
+  ``ScalingConfig.MaximumConcurrency`` when set). Here a queue has up to that many pollers (default 5, at
+  most 8), each invoking the function on a batch of its own: one polls all the time; the others poll only
+  while there is a backlog (the last receive filled a batch, or a message was just sent to the queue) and
+  go quiet when the queue is empty, so idle queues cost one short poll per ``idle_seconds``.
 
 Polls are short (``WaitTimeSeconds=0``: moto runs one request at a time, so a long poll would stall every
 other call); an idle poller looks again every ``idle_seconds`` and at once when the stack sees a message
-sent (the stack's moto observer calls :meth:`QueuePoller.wake`).
+sent to its queue (the stack's moto observer calls :meth:`QueuePoller.wake`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from local.cfn import EventSource, Template
 from local.lambdas import LocalFunction
 
 MAX_RECEIVE = 10  # SQS's limit per ReceiveMessage
+DEFAULT_CONCURRENCY = 5  # batches Lambda runs at once on a queue with a backlog, at first
+MAX_CONCURRENCY = 8
 SEND_OPERATIONS = (
     "SendMessage",
     "SendMessageBatch",
@@ -83,7 +90,9 @@ class SqsSource:
             batch_size=max(1, int(props.get("BatchSize", 10))),
             report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             enabled=str(props.get("Enabled", True)).lower() != "false",
-            concurrency=max(1, min(8, int(scaling.get("MaximumConcurrency", 1)))),
+            concurrency=max(
+                1, min(MAX_CONCURRENCY, int(scaling.get("MaximumConcurrency", DEFAULT_CONCURRENCY)))
+            ),
         )
 
 
@@ -159,6 +168,7 @@ class QueuePoller:
         self.idle_seconds = idle_seconds
         self.invocations = 0
         self._wake = threading.Event()
+        self._backlog = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
@@ -172,7 +182,7 @@ class QueuePoller:
     def start(self) -> None:
         for index in range(self.source.concurrency):
             thread = threading.Thread(
-                target=self._loop,
+                target=self._loop if index == 0 else self._helper_loop,
                 name=f"sqs-{self.source.function_id}-{self.source.event_name}-{index}",
                 daemon=True,
             )
@@ -182,25 +192,41 @@ class QueuePoller:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._backlog.set()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
 
     def wake(self) -> None:
         self._wake.set()
+        self._backlog.set()
+
+    def _poll_safely(self) -> int:
+        try:
+            return self.poll_once()
+        except Exception as exc:  # moto going away on stop, or a bug: keep the poller alive
+            if not self._stop.is_set():
+                print(f"local stack: polling {self.source.queue_url} failed: {exc!r}")
+            return 0
 
     def _loop(self) -> None:
+        """The poller that always polls: at once after a batch, else every idle_seconds or on a wake."""
         while not self._stop.is_set():
             self._wake.clear()
-            try:
-                handled = self.poll_once()
-            except Exception as exc:  # moto going away on stop, or a bug: keep the poller alive
-                if self._stop.is_set():
-                    return
-                print(f"local stack: polling {self.source.queue_url} failed: {exc!r}")
-                handled = 0
+            handled = self._poll_safely()
+            if handled >= self.source.batch_size:
+                self._backlog.set()  # a full batch: there may be more, let the others help
             if handled == 0:
                 self._wake.wait(self.idle_seconds)
+
+    def _helper_loop(self) -> None:
+        """The others: poll while there is a backlog, then wait until there is one again."""
+        while not self._stop.is_set():
+            self._backlog.wait()
+            if self._stop.is_set():
+                return
+            if self._poll_safely() == 0:
+                self._backlog.clear()
 
     def receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -280,11 +306,27 @@ def wire_sqs(context: Any, sources: list[EventSource]) -> None:
 
     def observe(exchange: MotoExchange) -> None:
         if exchange.operation in SEND_OPERATIONS and exchange.status < 300:
+            queue = _queue_name(exchange)
             for poller in pollers:
-                poller.wake()
+                if queue is None or poller.source.queue_url.rsplit("/", 1)[-1] == queue:
+                    poller.wake()
 
     context.observers.append(observe)
     context.stoppers.append(lambda: _discard(context.observers, observe))
+
+
+def _queue_name(exchange: MotoExchange) -> str | None:
+    """The name of the queue a send went to (JSON or query protocol), None when it cannot be told."""
+    import json
+    from urllib.parse import parse_qs
+
+    url: Any = None
+    try:
+        url = json.loads(exchange.request_body or b"{}").get("QueueUrl")
+    except (ValueError, AttributeError):
+        found = parse_qs(exchange.request_body.decode("utf-8", "replace")).get("QueueUrl")
+        url = found[0] if found else None
+    return str(url).rstrip("/").rsplit("/", 1)[-1] if url else None
 
 
 def _discard(items: list[Callable[..., Any]], item: Callable[..., Any]) -> None:

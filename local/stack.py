@@ -137,14 +137,16 @@ class LocalStack:
             self._outbox.sync()
             try:
                 captured = state.capture(
-                    self._client("dynamodb"),
+                    self._table_items,
                     self._client("s3"),
                     self._client("secretsmanager"),
                     tables=list(self.resources.tables.values()),
                     outbox=self._outbox.saved(),
                 )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            except (ClientError, LookupError) as exc:
+                if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") != (
+                    "ResourceNotFoundException"
+                ):
                     raise
                 raise LocalStackError(
                     "a template table is gone: moto was reset outside the local stack (mock_aws in the "
@@ -152,6 +154,11 @@ class LocalStack:
                 ) from exc
             self._state.save(captured)
         return self._state.state_file
+
+    def _table_items(self, table: str) -> list[dict[str, Any]]:
+        if self.template is None:
+            raise LookupError(f"no table {table}: the stack is not started")
+        return aws.table_items(table, self.template.account_id, self.template.region)
 
     def banner(self) -> str:
         base = self.base_url

@@ -71,21 +71,17 @@ def decode_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def capture(
-    dynamodb: Any,
+    table_items: Callable[[str], list[dict[str, Any]]],
     s3: Any,
     secretsmanager: Any,
     tables: Iterable[str],
     outbox: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Read the local AWS state through boto3 low-level clients."""
+    """Read the local AWS state: ``table_items(name)`` gives a table's items in snapshot form (see
+    :func:`local.aws.table_items`); objects and secrets come through boto3 low-level clients."""
     state: dict[str, Any] = {"version": STATE_VERSION, "saved_at": time.time()}
 
-    state["dynamodb"] = {}
-    for table in tables:
-        items: list[dict[str, Any]] = []
-        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-            items.extend(encode_item(item) for item in page.get("Items", []))
-        state["dynamodb"][table] = items
+    state["dynamodb"] = {table: table_items(table) for table in tables}
 
     state["s3"] = {}
     for bucket in s3.list_buckets().get("Buckets", []):

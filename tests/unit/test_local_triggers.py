@@ -157,3 +157,22 @@ def test_schedule_expressions(expression, now, next_time):
 def test_unsupported_schedule_expressions_are_refused(expression):
     with pytest.raises(TemplateError):
         parse(expression)
+
+
+def test_a_send_wakes_only_the_pollers_of_its_queue():
+    # Given sends in the JSON and the query protocol, and one whose queue cannot be told
+    from local.sqs import _queue_name
+
+    def send(body: bytes) -> MotoExchange:
+        return MotoExchange(
+            method="POST", path="/", operation="SendMessage", request_body=body, status=200, response_body=b""
+        )
+
+    # Then the queue is named from the URL, and None means "wake every poller"
+    assert _queue_name(send(b'{"QueueUrl": "http://h:1/123456789012/events-dev", "MessageBody": "x"}')) == (
+        "events-dev"
+    )
+    assert _queue_name(send(b"Action=SendMessage&QueueUrl=http%3A%2F%2Fh%2F1%2Fmail-dev&MessageBody=x")) == (
+        "mail-dev"
+    )
+    assert _queue_name(send(b"")) is None

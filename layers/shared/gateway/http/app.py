@@ -94,12 +94,16 @@ def _document_info() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RawRequest:
-    """The body as sent and its media type, for routes that parse their own body (the engine's form)."""
+    """The body as sent and its media type, for routes that parse their own body (the engine's form), and
+    the base URL the client called (see `request_base_url`)."""
 
     body: bytes
     media_type: str
+    base_url: str = ""
 
 
+# Per request, not per resolver: routers are shared by every resolver that includes them (powertools points
+# `router.current_event` at the last one), so routes read request facts from here.
 current_request: ContextVar[RawRequest] = ContextVar("current_request")
 
 
@@ -218,7 +222,9 @@ class Api:
         except DomainError as exc:
             return _proxy_reply(from_domain(exc))
         token = idempotency.lambda_context.set(context)
-        request = current_request.set(RawRequest(raw_body(event), _media_type(event.get("headers"))))
+        request = current_request.set(
+            RawRequest(raw_body(event), _media_type(event.get("headers")), request_base_url(event))
+        )
         try:
             return self.resolver.resolve(event, context)
         finally:

@@ -15,7 +15,7 @@ from gateway.auth import current_caller
 from gateway.catalogue_models import CatalogueRequest, CatalogueView
 from gateway.certificates import Verification
 from gateway.contracts import Kebab, Role
-from gateway.http.app import public, request_base_url, requires
+from gateway.http.app import current_request, public, requires
 from gateway.http.routes.common import ERRORS, documented
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -67,9 +67,7 @@ def put_catalogue(request: Annotated[CatalogueRequest, Body()]) -> CatalogueView
 def candidate_outcomes(
     candidate_id: Annotated[str, Query(alias="candidate-id", min_length=1, max_length=80)],
 ) -> dict[str, Any]:
-    return outcome_reports.history(
-        current_caller(), candidate_id, request_base_url(router.current_event.raw_event)
-    )
+    return outcome_reports.history(current_caller(), candidate_id, current_request.get().base_url)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 
 from gateway import intake, results
-from gateway.http.app import current_request, engine_signed, request_base_url
+from gateway.http.app import current_request, engine_signed
 from gateway.http.routes.common import RAW_BODY, documented
 from gateway.intake import IntakeReply
 
@@ -73,7 +73,7 @@ REQUEST_BODY = {
 def take_result() -> IntakeReply:
     request = current_request.get()
     result = results.validate(results.parse_body(request.media_type, request.body))
-    reply = intake.take(result, base_url=request_base_url(router.current_event.raw_event))
+    reply = intake.take(result, base_url=request.base_url)
     metrics.add_metric(
         name="ResultsApplied" if reply.applied else "ResultsIgnored", unit=MetricUnit.Count, value=1
     )
