@@ -262,6 +262,9 @@ class LocalStack:
             {**aws.aws_environment(self._moto.url), **self.lambda_environment, **self.env_overrides}
         )
         _forget_default_boto3_session()
+        # New execution environments: nothing the shared layer cached for an earlier stack in this process
+        # (settings, clients pointing at another moto, secrets, keys) survives.
+        importlib.import_module("gateway.lifecycle").reset_process()
 
         # Resources, then the saved state, before anything else runs.
         secrets = state.secret_strings(saved)

@@ -10,8 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gateway import auth, aws, bootstrap, catalogue, idempotency
-from gateway.config import get_settings
+from gateway import bootstrap, lifecycle
 from local.cfn import Template
 from local.resources import CreatedResources, create_resources
 from tests.helpers import TEMPLATE, ApiClient
@@ -75,14 +74,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         resources = create_resources(template, lambda service: boto3.client(service))
         for name, value in template.lambda_environment().items():
             monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        aws.reset()
-        idempotency.reset()
-        auth.key_cache.clear()
-        catalogue.cache.clear()
+        lifecycle.reset_process()
         seeded = bootstrap.seed_root(api_key=ADMIN_KEY)
         yield Stack(template, resources, seeded["org_unit"], ApiClient(template, ADMIN_KEY, _MODULES))
-        aws.reset()
-        idempotency.reset()
-        auth.key_cache.clear()
-        get_settings.cache_clear()
+        lifecycle.reset_process()

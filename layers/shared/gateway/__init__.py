@@ -12,4 +12,5 @@ Modules:
     orgs         organisation units and API keys
     registration V2 candidate registration and invitations
     bootstrap    idempotent seeding of a root unit and its first admin key
+    lifecycle    what the layer keeps per process (execution environment), and resetting it
 """

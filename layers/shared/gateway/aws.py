@@ -8,11 +8,16 @@ starting moto. boto3's default session is not thread-safe, so creation happens u
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
+
+#: How long a secret is used before it is read again, so a rotated secret (the test engine's, say) takes
+#: effect within this many seconds without a redeploy.
+SECRET_MAX_AGE_SECONDS = 300.0
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
-_secrets: dict[str, str] = {}
+_secrets: dict[str, tuple[str, float]] = {}
 
 
 def client(service: str) -> Any:
@@ -31,13 +36,14 @@ def dynamodb() -> Any:
     return client("dynamodb")
 
 
-def secret_string(secret_id: str) -> str:
-    """The SecretString of a Secrets Manager secret, fetched once per process."""
+def secret_string(secret_id: str, max_age: float = SECRET_MAX_AGE_SECONDS) -> str:
+    """The SecretString of a Secrets Manager secret, read again once the cached value is `max_age` old."""
+    now = time.monotonic()
     found = _secrets.get(secret_id)
-    if found is None:
-        found = client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
-        _secrets[secret_id] = found
-    return found
+    if found is None or now - found[1] >= max_age:
+        value = client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+        _secrets[secret_id] = found = (value, now)
+    return found[0]
 
 
 def reset() -> None:

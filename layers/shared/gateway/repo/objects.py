@@ -49,6 +49,10 @@ def _presigner() -> Any:
     return boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
 
 
+def reset() -> None:
+    _presigner.cache_clear()
+
+
 def _error(exc: ClientError, what: str) -> Exception:
     code = error_code(exc)
     if code in _MISSING:
