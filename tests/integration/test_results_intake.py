@@ -248,6 +248,12 @@ def test_only_the_engine_may_post_results(stack, test_id):
     assert stack.api.post("/v1/results", body, key=None, content_type=FORM, headers=headers).status == 200
     replay = stack.api.post("/v1/results", body, key=None, content_type=FORM, headers=headers)
     assert (replay.status, replay.description) == (401, "x-signature: already used (replayed request)")
+    # The same signature inside other text that still verifies is the same replay
+    for wrapped in (f"v1={mac},", f"v1={mac},x", f"v1=0000,v1={mac}"):
+        again = stack.api.post(
+            "/v1/results", body, key=None, content_type=FORM, headers={**headers, "x-signature": wrapped}
+        )
+        assert (again.status, again.description) == (401, "x-signature: already used (replayed request)")
 
 
 def test_a_v2_result_completes_the_invitation(stack):

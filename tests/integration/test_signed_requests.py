@@ -89,6 +89,19 @@ def test_a_replayed_signature_is_refused_and_assigns_nothing_more(stack, key):
     assert stack.api.get("/v1/inventory").json()["available"] == 4
 
 
+@pytest.mark.parametrize("wrapping", ["{sig},", "{sig},x", " {sig} ", "v1=0000,{sig}"])
+def test_the_same_signature_wrapped_in_other_text_is_still_a_replay(stack, key, wrapping):
+    # Given a signed fulfilment that was accepted
+    headers = _signed_headers(key["key-id"], key["signing-secret"])
+    assert stack.api.post("/v1/fulfillments", BODY, key=key["key-id"], headers=headers).status == 201
+    # When the same signature is sent again inside other text that still verifies
+    rewrapped = {**headers, "x-signature": wrapping.format(sig=headers["x-signature"])}
+    replay = stack.api.post("/v1/fulfillments", BODY, key=key["key-id"], headers=rewrapped)
+    # Then it is a replay: refused, and nothing more is assigned
+    assert (replay.status, replay.description) == (401, "x-signature: already used (replayed request)")
+    assert stack.api.get("/v1/inventory").json()["available"] == 4
+
+
 def test_another_keys_secret_does_not_sign_for_this_key(stack, key):
     other = stack.api.post("/v1/api-keys", {"org-unit": stack.root, "role": "integration"}).json()
     headers = _signed_headers(key["key-id"], other["signing-secret"])

@@ -161,10 +161,10 @@ def _authenticate_signed(
     record = _record(key_id)
     window = get_settings().signature_window_seconds
     # Verify even for an unknown key id, so timing says nothing about which key ids exist.
-    stamp = signing.verify(signing.signing_secret(key_id), timestamp, signature, body, window)
+    verified = signing.verify(signing.signing_secret(key_id), timestamp, signature, body, window)
     if record is None or record.revoked_at is not None:
         raise InvalidApiKey("x-api-key: not a valid API key")
-    if not nonces.remember(crypto.sha256_hex(signature.strip()), stamp + window + 60):
+    if not nonces.remember(crypto.sha256_hex(verified.signature), verified.stamp + window + 60):
         raise InvalidApiKey("x-signature: already used (replayed request)")
     return record
 
@@ -183,11 +183,12 @@ def authenticate_engine(headers: Mapping[str, str] | None, body: bytes) -> None:
         raise MissingApiKey("x-signature: the test engine must sign its requests (x-timestamp, x-signature)")
     settings = get_settings()
     secret = aws.secret_string(settings.engine_secret_id)
-    stamp = signing.verify(
+    verified = signing.verify(
         secret, header(headers, "x-timestamp"), signature, body, settings.signature_window_seconds
     )
     if not nonces.remember(
-        crypto.sha256_hex("engine:" + signature.strip()), stamp + settings.signature_window_seconds + 60
+        crypto.sha256_hex("engine:" + verified.signature),
+        verified.stamp + settings.signature_window_seconds + 60,
     ):
         raise InvalidApiKey("x-signature: already used (replayed request)")
 

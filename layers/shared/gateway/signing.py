@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from typing import NamedTuple
 
 from gateway import crypto
 from gateway.errors import InvalidApiKey
@@ -29,6 +30,11 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
     return f"v1={mac}"
 
 
+class Verified(NamedTuple):
+    stamp: int  # the request's unix timestamp
+    signature: str  # the signature that matched, in its one canonical form: what replay protection records
+
+
 def verify(
     secret: str,
     timestamp: str | None,
@@ -36,8 +42,10 @@ def verify(
     body: bytes,
     window: int,
     now: float | None = None,
-) -> int:
-    """The request's timestamp if its signature is good and fresh; 401 otherwise. Constant-time compare."""
+) -> Verified:
+    """The request's timestamp and matching signature if it is good and fresh; 401 otherwise. Constant-time
+    compare. Replay protection must record the returned signature, never the header as sent: the header
+    may wrap the same signature in other text (`v1=<sig>,`, `v1=<sig>,x`) that still verifies."""
     # isdigit alone admits other scripts' digits ("²", "١") that int() refuses: ASCII digits only.
     if not timestamp or not timestamp.strip().isascii() or not timestamp.strip().isdigit():
         raise InvalidApiKey("x-timestamp: required with x-signature, as unix seconds")
@@ -49,4 +57,4 @@ def verify(
     # Several comma-separated signatures may be sent during a secret rotation; any may match.
     if not any(crypto.same(candidate.strip(), expected) for candidate in presented.split(",")):
         raise InvalidApiKey("x-signature: does not match the request")
-    return stamp
+    return Verified(stamp, expected)
