@@ -400,3 +400,42 @@ def test_listing_filters_and_pages(stack):
     assert (
         json.loads(stack.api.get("/v1/test-ids", query={"available": "maybe"}).text)["statuscode"] == "400.1"
     )
+
+
+def test_listing_filters_by_status_and_test_type(stack):
+    # Given two test types, and one test of them that the engine reports as started
+    add_ids(stack.api, 3)
+    add_ids(stack.api, 2, test_type="Junior", prefix="J")
+    from tests.integration.test_results_intake import post_result
+
+    assert post_result(stack, {"TestID": "T00001", "Status": "Started"}).status == 200
+
+    def listed(**query):
+        reply = stack.api.get("/v1/test-ids", query=query)
+        assert reply.status == 200, reply.text
+        return sorted(t["test-id"] for t in reply.json()["items"])
+
+    # Then each filter returns exactly its tests, and the filters combine
+    assert listed(status="Started") == ["T00001"]
+    assert listed(status="Ready") == ["J00000", "J00001", "T00000", "T00002"]
+    assert listed(**{"test-type": "Junior"}) == ["J00000", "J00001"]
+    assert listed(**{"test-type": "Academic-Plus", "status": "Ready"}) == ["T00000", "T00002"]
+    assert listed(**{"test-type": "Junior", "status": "Started"}) == []
+
+
+def test_a_product_code_may_spell_the_test_type_in_another_case(stack):
+    # Given Academic-Plus test IDs
+    add_ids(stack.api, 2)
+    # When a product code writes the prefix and the test type in other cases
+    reply = stack.api.post("/v1/fulfillments", {"product-code": "gtx-academic-PLUS"})
+    # Then it is the same product: a test ID is assigned, reported in the inventory's spelling
+    assert reply.status == 201, reply.text
+    assert reply.json()["test-type"] == "Academic-Plus"
+    assert reply.json()["product-code"] == "gtx-academic-PLUS"
+    # And once sold out it is a 409 naming the product code, not a 400
+    assert stack.api.post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"}).status == 201
+    sold_out = stack.api.post("/v1/fulfillments", {"product-code": "GTX-ACADEMIC-PLUS"})
+    assert (sold_out.status, sold_out.description) == (
+        409,
+        "product-code: no test ID available for product code GTX-ACADEMIC-PLUS",
+    )

@@ -41,6 +41,12 @@ def test_the_seed_example_fails_on_its_study_field_and_passes_with_science():
         ({"Birthday": "8-13-1955"}, "Out of range Birth Month [13]"),
         ({"Birthday": "7/8/1899"}, "Out of range Birth Year [1899]"),
         ({"Birthday": "1955-13-08"}, "Out of range Birth Month [13]"),
+        # three numbers are parsed; a short year is out of range, not unparseable
+        ({"Birthday": "1/2/99"}, "Out of range Birth Year [99]"),
+        ({"Birthday": "2-1-999"}, "Out of range Birth Year [999]"),
+        ({"Birthday": "1/2/3"}, "Out of range Birth Year [3]"),
+        ({"Birthday": "1/2-1990"}, "Unable to parse Birth Date [1/2-1990]"),
+        ({"Birthday": "1/2/1990/4"}, "Unable to parse Birth Date [1/2/1990/4]"),
         ({"Gender": "x"}, "Invalid Gender [x]"),
         ({"Education": "Kindergarten"}, "Invalid Education [Kindergarten]"),
         ({"Field_Of_Study": "Biology"}, "Invalid Study Field [Biology]"),
@@ -82,7 +88,12 @@ def test_every_seed_field_is_accepted():
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("GTX-Academic-Plus", ("GTX", "Academic-Plus")), ("STX-Academic-Plus", ("STX", "Academic-Plus"))],
+    [
+        ("GTX-Academic-Plus", ("GTX", "Academic-Plus")),
+        ("STX-Academic-Plus", ("STX", "Academic-Plus")),
+        ("gtx-Academic-Plus", ("GTX", "Academic-Plus")),
+        ("Stx-academic-plus", ("STX", "academic-plus")),
+    ],
 )
 def test_product_codes(code, expected):
     assert itep.parse_product_code(code) == expected

@@ -38,7 +38,7 @@ STUDY_FIELDS = (
     "Other Languages", "Mathematics", "Medical", "Music", "Politics", "Recreation", "Science",
 )  # fmt: skip
 MAX_VALUE = 200
-PRODUCT_CODE = re.compile(r"^(GTX|STX)-([A-Za-z0-9][A-Za-z0-9_-]{0,62})$")
+PRODUCT_CODE = re.compile(r"^(GTX|STX)-([A-Za-z0-9][A-Za-z0-9_-]{0,62})$", re.IGNORECASE)
 TEST_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 _BY_LOWER = {name.lower(): name for name in REGISTRATION_FIELDS}
@@ -59,7 +59,7 @@ def parse_product_code(code: str) -> tuple[str, str]:
         raise InvalidInput(
             "product-code", f"unknown product code '{code}' (expected GTX-<TestType> or STX-<TestType>)"
         )
-    return match.group(1), match.group(2)
+    return match.group(1).upper(), match.group(2)
 
 
 def _text(value: Any) -> str:
@@ -101,14 +101,17 @@ def _check_year(value: Any) -> int:
 def parse_birthday(value: Any) -> tuple[int, int, int]:
     """(year, month, day) of `M/D/YYYY`, `D-M-YYYY` or ISO `YYYY-MM-DD`."""
     text = _text(value)
-    if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", text):
-        year, month, day = text.split("-")
-    elif re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", text):
-        month, day, year = text.split("/")
-    elif re.fullmatch(r"\d{1,2}-\d{1,2}-\d{4}", text):
-        day, month, year = text.split("-")
-    else:
+    # The seed: "Not providing 3 numbers" is the parse error; three numbers out of range name the part.
+    match = re.fullmatch(r"([0-9]+)([/-])([0-9]+)\2([0-9]+)", text)
+    if not match:
         raise RegistrationError("Birthday", f"Unable to parse Birth Date [{text}]")
+    first, separator, second, third = match.groups()
+    if separator == "/":
+        month, day, year = first, second, third
+    elif len(first) == 4:  # ISO YYYY-MM-DD (the seed's own example)
+        year, month, day = first, second, third
+    else:
+        day, month, year = first, second, third
     return _check_year(year), _check_month(month), _check_day(day)
 
 

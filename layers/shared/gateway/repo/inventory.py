@@ -115,14 +115,17 @@ def remember_type(tree: str, test_type: str) -> None:
         raise storage_error(exc) from exc
 
 
-def type_known(tree: str, test_type: str) -> bool:
+def known_type(tree: str, test_type: str) -> str | None:
+    """The test type as this organisation's inventory spells it (matched case-insensitively), or None when
+    the organisation has never held it."""
     try:
         resp = aws.dynamodb().get_item(
             TableName=_table(), Key=to_item({"pk": f"TTYPE#{tree}#{test_type.lower()}", "sk": "TTYPE"})
         )
     except ClientError as exc:
         raise storage_error(exc) from exc
-    return "Item" in resp
+    item = resp.get("Item")
+    return str(from_item(item).get("test_type") or test_type) if item else None
 
 
 def get(test_id: str) -> dict[str, Any] | None:
