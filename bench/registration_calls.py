@@ -1,7 +1,9 @@
 """DynamoDB calls per V2 registration, authentication included, counted with botocore event hooks.
 
 Runs the real registration handler on moto with the template's tables. Goal: at most 2 calls for a
-caller whose key was not seen recently (key lookup + one transactional upsert), 1 when it was.
+caller whose key was not seen recently (key lookup + one transactional upsert), 1 when it was. Since the
+test catalogue (issue 8), an instance that has not read the unit's catalogue in the last minute reads it
+too (one BatchGetItem over the unit's path), so a fully cold instance makes 3.
 """
 
 from __future__ import annotations
@@ -49,20 +51,32 @@ def run(registrations: int = 50) -> dict[str, Any]:
             assert reply.status == 200, reply.text
             return list(calls)
 
+        from gateway import catalogue
+
         auth.key_cache.clear()
-        cold = count(0)
+        catalogue.cache.clear()
+        cold = count(0)  # a fresh instance: neither the key nor the unit's test catalogue cached
         warm = [count(i) for i in range(1, registrations)]
         auth.key_cache.clear()
-        repeat_cold = count(0)  # the same candidate again, key not cached: an update, same cost
+        repeat_cold = count(0)  # the same candidate again, key not cached (catalogue cached): an update
     return {
-        "key_not_cached": {"calls": len(cold), "operations": cold, "goal": "<= 2"},
+        "key_not_cached": {
+            "calls": len(cold),
+            "operations": cold,
+            "goal": "<= 2",
+            "note": "a fresh instance also reads the unit's test catalogue (issue 8), cached per unit path",
+        },
         "key_cached_within_60s": {
             "calls_mean": sum(map(len, warm)) / len(warm),
             "calls_max": max(map(len, warm)),
             "operations": warm[0],
             "goal": "1",
         },
-        "re_registration_key_not_cached": {"calls": len(repeat_cold), "goal": "<= 2"},
+        "key_not_cached_catalogue_cached": {
+            "calls": len(repeat_cold),
+            "operations": repeat_cold,
+            "goal": "<= 2",
+        },
         "registrations": registrations,
     }
 

@@ -21,7 +21,7 @@ from gateway.repo import catalogue as repo
 if TYPE_CHECKING:
     from gateway.catalogue_models import Catalogue
 
-CACHE_SECONDS = 30.0
+CACHE_SECONDS = 60.0  # as long as an authenticated key is trusted (KEY_CACHE_SECONDS)
 
 
 class _Cache:
