@@ -40,11 +40,10 @@ POOL = 2000
 # is not also paying for the clients' own work.
 
 
-def _bare_clients(moto_url: str, table: str) -> float:
-    """Conditional claims of distinct items by 16 threads with their own clients: updates per second."""
-    chunks = [range(c, POOL, CLIENTS) for c in range(CLIENTS)]
+def _updates_per_second(moto_url: str, chunks: list[list[dict[str, Any]]]) -> float:
+    """UpdateItem calls (one list of call parameters per thread) by 16 threads with their own clients."""
 
-    def work(indexes: range) -> int:
+    def work(calls: list[dict[str, Any]]) -> int:
         client = boto3.client(
             "dynamodb",
             endpoint_url=moto_url,
@@ -52,42 +51,32 @@ def _bare_clients(moto_url: str, table: str) -> float:
             aws_access_key_id="bench",
             aws_secret_access_key="bench",
         )
-        for i in indexes:
-            client.update_item(
-                TableName=table,
-                Key={"pk": {"S": f"BARE#{i}"}, "sk": {"S": "BARE"}},
-                UpdateExpression="SET claimed_by = :me",
-                ConditionExpression="attribute_not_exists(claimed_by)",
-                ExpressionAttributeValues={":me": {"S": "bench"}},
-            )
-        return len(indexes)
+        for params in calls:
+            client.update_item(**params)
+        return len(calls)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as pool:
         done = sum(pool.map(work, chunks))
     return done / (time.perf_counter() - started)
+
+
+def _bare_clients(moto_url: str, table: str) -> float:
+    """Conditional claims of distinct items (one attribute each), no contention: updates per second."""
+    minimal = {
+        "TableName": table,
+        "UpdateExpression": "SET claimed_by = :me",
+        "ConditionExpression": "attribute_not_exists(claimed_by)",
+        "ExpressionAttributeValues": {":me": {"S": "bench"}},
+    }
+    calls = [{**minimal, "Key": {"pk": {"S": f"BARE#{i}"}, "sk": {"S": "BARE"}}} for i in range(POOL)]
+    return _updates_per_second(moto_url, [calls[c::CLIENTS] for c in range(CLIENTS)])
 
 
 def _claim_clients(moto_url: str, params: dict[str, Any], keys: list[dict[str, Any]]) -> float:
     """The captured claim UpdateItem applied to distinct available test IDs by 16 threads: updates/second."""
-    chunks = [keys[c::CLIENTS] for c in range(CLIENTS)]
-
-    def work(mine: list[dict[str, Any]]) -> int:
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
-        for key in mine:
-            client.update_item(**{**params, "Key": key})
-        return len(mine)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        done = sum(pool.map(work, chunks))
-    return done / (time.perf_counter() - started)
+    calls = [{**params, "Key": key} for key in keys]
+    return _updates_per_second(moto_url, [calls[c::CLIENTS] for c in range(CLIENTS)])
 
 
 def _fulfilment_clients(
