@@ -40,11 +40,6 @@ def warnings_sent(before):
     ("body", "status", "description"),
     [
         (
-            {"test-type": "Academic-Plus", "threshold": 5},
-            400,
-            "notify: at least one e-mail address is required",
-        ),
-        (
             {"test-type": "Academic-Plus", "threshold": 5, "notify": ["not-mail"]},
             400,
             "notify: must be a valid e-mail",
@@ -108,7 +103,7 @@ def test_falling_below_the_threshold_warns_once_and_a_refill_rearms_it(stack):
         "test-type": "Academic-Plus",
         "available": 2,
         "threshold": 3,
-        "notified": ADMINS,
+        "notify": ADMINS,
     }
     state = stack.api.get("/v1/inventory/thresholds").json()["items"][0]
     assert state["armed"] is False and state["warnings"] == 1
@@ -120,6 +115,75 @@ def test_falling_below_the_threshold_warns_once_and_a_refill_rearms_it(stack):
     assert [e["id"] for e in published(kind="inventory.low")] == [
         f"inventory.low:{stack.root}:Academic-Plus:2"
     ]
+
+
+def settings(api, **fields):
+    reply = api.call("PUT", "/v1/notifications/settings", fields)
+    assert reply.status == 200, reply.text
+
+
+def low_stock_recipients(before):
+    return sorted(m.destinations["ToAddresses"][0] for m in warnings_sent(before))
+
+
+def test_the_units_admins_and_the_thresholds_addresses_each_get_one_warning(stack):
+    # Given the unit's admins in its notification settings (candidate e-mails switched off: admin e-mails
+    # do not depend on that switch) and a threshold naming one of them again, in other case, and one more
+    settings(
+        stack.api,
+        **{"admin-emails": ["Head@School.example.com", "dean@school.example.com"], "notify-clients": False},
+    )
+    add_ids(stack.api, 3)
+    reply = set_threshold(stack, 2, notify=["head@school.example.com", "ops@school.example.com"])
+    assert reply.status == 200, reply.text
+    assert reply.json()["recipients"] == [
+        "Head@School.example.com",
+        "dean@school.example.com",
+        "ops@school.example.com",
+    ]
+    mail = len(sent_mail())
+    # When fulfilments take the stock below the threshold, and further down
+    take(stack, 3)
+    # Then each distinct address got exactly one warning
+    assert low_stock_recipients(mail) == sorted(
+        ["Head@School.example.com", "dean@school.example.com", "ops@school.example.com"]
+    )
+    assert len(published(kind="inventory.low")) == 1
+
+
+def test_a_unit_without_admin_emails_of_its_own_warns_its_parents_admins(stack):
+    # Given admins set on the root only, a child unit with other settings of its own, and a threshold
+    # on the child without extra addresses
+    settings(stack.api, **{"admin-emails": ["head@school.example.com"]})
+    north = stack.api.post("/v1/org-units", {"name": "North"}).json()["id"]
+    settings(stack.api, **{"org-unit": north, "reply-to": "north@school.example.com"})
+    add_ids(stack.api, 2, unit=north)
+    assert set_threshold(stack, 2, notify=[], **{"org-unit": north}).status == 200
+    key = stack.api.post("/v1/api-keys", {"org-unit": north, "role": "admin"}).json()["api-key"]
+    mail = len(sent_mail())
+    # When a fulfilment in the child takes its stock below the threshold
+    assert stack.api.as_key(key).post("/v1/fulfillments", {"product-code": "GTX-Academic-Plus"}).status == 201
+    # Then the inherited admin-emails get the warning
+    assert low_stock_recipients(mail) == ["head@school.example.com"]
+    assert [e["org-unit"] for e in published(kind="inventory.low")] == [north]
+    state = stack.api.get("/v1/inventory/thresholds").json()["items"][0]
+    assert state["recipients"] == ["head@school.example.com"] and state["notify"] == []
+
+
+def test_with_nobody_to_mail_the_event_still_goes_out_and_the_warning_is_counted(stack):
+    # Given a threshold without addresses in a unit without admin-emails
+    add_ids(stack.api, 2)
+    reply = set_threshold(stack, 2, notify=[])
+    assert reply.status == 200, reply.text
+    assert reply.json()["recipients"] == []
+    mail = len(sent_mail())
+    # When the stock falls below it
+    take(stack, 1)
+    # Then no e-mail, but one event, and the thresholds list says the warning went out to nobody
+    assert warnings_sent(mail) == []
+    assert [e["data"]["notify"] for e in published(kind="inventory.low")] == [[]]
+    state = stack.api.get("/v1/inventory/thresholds").json()["items"][0]
+    assert (state["armed"], state["warnings"], state["recipients"]) == (False, 1, [])
 
 
 def test_a_threshold_above_the_current_stock_warns_at_once_and_0_removes_it(stack):
