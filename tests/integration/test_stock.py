@@ -6,7 +6,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from gateway import aws, stock
-from tests.integration.test_expiry import published
+from gateway.repo import batch
+from tests.integration.harness import Importer, csv_file
+from tests.integration.test_expiry import PAST_DATE, fulfil, published
+from tests.integration.test_expiry import run as run_expiry
 from tests.integration.test_provisioning import add_ids, sent_mail
 
 ADMINS = ["ops@school.example.com", "head@school.example.com"]
@@ -184,6 +187,58 @@ def test_with_nobody_to_mail_the_event_still_goes_out_and_the_warning_is_counted
     assert [e["data"]["notify"] for e in published(kind="inventory.low")] == [[]]
     state = stack.api.get("/v1/inventory/thresholds").json()["items"][0]
     assert (state["armed"], state["warnings"], state["recipients"]) == (False, 1, [])
+
+
+def warning_ids(stack):
+    return [e["id"] for e in published(kind="inventory.low")]
+
+
+def armed(stack):
+    return stack.api.get("/v1/inventory/thresholds").json()["items"][0]["armed"]
+
+
+def test_an_import_that_refills_the_stock_rearms_the_warning(stack, monkeypatch):
+    monkeypatch.setattr(batch, "sleep", lambda _seconds: None)
+    # Given a threshold of 3 that warned once when fulfilments took the stock from 4 to 2
+    add_ids(stack.api, 4)
+    set_threshold(stack, 3)
+    mail = len(sent_mail())
+    take(stack, 2)
+    assert len(warnings_sent(mail)) == len(ADMINS)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:1"]
+    assert not armed(stack)
+    # When an import (another function, with a cold cache) brings the stock back to 5
+    stock.forget_cache()
+    refill = [[f"I{i:05d}", f"pw{i}", "Academic-Plus", "Ready", ""] for i in range(3)]
+    status = Importer(stack).run(csv_file(refill))
+    assert status["status"] == "completed" and status["added"] == 3, status
+    # Then the warning is armed again, and the next fall below the threshold warns a second time
+    assert armed(stack)
+    take(stack, 2)
+    assert warnings_sent(mail)[len(ADMINS) :] == []  # 3 left: not below 3 yet
+    take(stack, 1)
+    assert len(warnings_sent(mail)) == 2 * len(ADMINS)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:2"]
+
+
+def test_the_expiry_job_that_releases_stock_rearms_the_warning(stack):
+    # Given a threshold of 2 that warned once when two assignments, already due, took the stock to 1
+    add_ids(stack.api, 3)
+    set_threshold(stack, 2)
+    mail = len(sent_mail())
+    fulfil(stack, PAST_DATE)
+    fulfil(stack, PAST_DATE)
+    assert len(warnings_sent(mail)) == len(ADMINS)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:1"]
+    assert not armed(stack)
+    # When the expiry job (another function, with a cold cache) releases both
+    stock.forget_cache()
+    assert run_expiry(stack)["released"] == 2
+    # Then the warning is armed again, and the next fall below the threshold warns a second time
+    assert armed(stack)
+    take(stack, 2)
+    assert len(warnings_sent(mail)) == 2 * len(ADMINS)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:2"]
 
 
 def test_a_threshold_above_the_current_stock_warns_at_once_and_0_removes_it(stack):
