@@ -241,6 +241,59 @@ def test_the_expiry_job_that_releases_stock_rearms_the_warning(stack):
     assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:2"]
 
 
+def lagging_index(monkeypatch, seen):
+    """The available index as DynamoDB's eventually consistent GSI may show it: the next count returns
+    `seen` (what it held a few writes ago) instead of what is there."""
+    from gateway.repo import stock as stock_repo
+
+    real, pending = stock_repo.count_available, [seen]
+
+    def count(unit_id, test_type, up_to):
+        return min(pending.pop(), up_to) if pending else real(unit_id, test_type, up_to)
+
+    monkeypatch.setattr(stock_repo, "count_available", count)
+
+
+def test_a_lagging_index_during_fulfilments_does_not_rearm_the_warning(stack, monkeypatch):
+    # Given a threshold of 3 that warned when fulfilments took the stock from 4 to 2
+    add_ids(stack.api, 4)
+    set_threshold(stack, 3)
+    mail = len(sent_mail())
+    take(stack, 2)
+    assert len(warnings_sent(mail)) == len(ADMINS)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:1"]
+    # When the next fulfilment's count reads an index that still shows 3 available (it lags two claims),
+    # and one more fulfilment follows
+    lagging_index(monkeypatch, 3)
+    take(stack, 2)
+    # Then nothing was refilled, so the warning stays disarmed: no second event, no second e-mail
+    assert not armed(stack)
+    assert len(warnings_sent(mail)) == len(ADMINS)
+    assert warning_ids(stack) == []
+    # And a real refill still re-arms it, and the next fall warns again
+    add_ids(stack.api, 4, prefix="R")
+    assert armed(stack)
+    take(stack, 2)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:2"]
+
+
+def test_a_refill_the_index_does_not_show_yet_is_rearmed_by_the_next_fulfilment(stack, monkeypatch):
+    # Given a threshold of 3 that warned when the stock fell to 2
+    add_ids(stack.api, 4)
+    set_threshold(stack, 3)
+    take(stack, 2)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:1"]
+    # When 4 test IDs are added but the refill's own count still reads the old 2 (the index lags)
+    lagging_index(monkeypatch, 2)
+    add_ids(stack.api, 4, prefix="R")
+    assert not armed(stack)
+    # Then the next fulfilment, which counts 5, re-arms it, and the fall below 3 warns again
+    take(stack, 1)
+    assert armed(stack)
+    take(stack, 3)
+    assert warning_ids(stack) == [f"inventory.low:{stack.root}:Academic-Plus:2"]
+
+
 def test_a_threshold_above_the_current_stock_warns_at_once_and_0_removes_it(stack):
     add_ids(stack.api, 2)
     mail = len(sent_mail())

@@ -3,8 +3,8 @@
 When the available test IDs of that type in that unit fall below the threshold, one `inventory.low` event
 goes out (and with it one e-mail per recipient, sent by the mailer, gateway.notify), not one per
 fulfilment: the first instance to see it disarms the threshold with a conditional write and only that one
-warns. Stock back at or above the threshold re-arms it (checked after imports, expiry and additions, and
-at the next fulfilment).
+warns. Stock back at or above the threshold after a refill re-arms it (checked after imports, expiry,
+additions and releases, and at the next fulfilment; never without a refill since the warning).
 
 Who is mailed: the unit's admins, i.e. the `admin-emails` of its notification settings (own or inherited,
 as for `endpoint.disabled`), plus the threshold's own `notify` list, each address once. The mailer works
@@ -62,14 +62,23 @@ def forget_cache() -> None:
         _cache.clear()
 
 
-def check(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
-    """Warn once if the unit's available IDs of `test_type` are below its threshold; re-arm if refilled."""
-    config = _cached(tree, unit_path, test_type)
+def check(unit_id: str, unit_path: str, tree: str, test_type: str, refilled: bool = False) -> None:
+    """Warn once if the unit's available IDs of `test_type` are below its threshold; re-arm if refilled.
+
+    `refilled`: the caller just added stock (added, imported, released or allocated IDs, expiry). That is
+    counted on the threshold (one write, read fresh rather than from the cache) and allows the re-arm,
+    now or at a later check if the index does not show the new IDs yet. Without a refill since the last
+    warning nothing re-arms it: a count from the lagging index while fulfilments race could otherwise."""
+    stock_key = repo.key(tree, unit_path, test_type)
+    if refilled:
+        config = repo.refilled(stock_key)
+        _remember(tree, unit_path, test_type, config)
+    else:
+        config = _cached(tree, unit_path, test_type)
     if not config or int(config.get("threshold", 0)) <= 0:
         return
     threshold = int(config["threshold"])
     available = repo.count_available(unit_id, test_type, threshold)
-    stock_key = repo.key(tree, unit_path, test_type)
     now = now_iso()
     if available < threshold and config.get("armed", True):
         won = repo.disarm(stock_key, available, now)
@@ -81,10 +90,10 @@ def check(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
         _remember(tree, unit_path, test_type, rearmed or repo.get(tree, unit_path, test_type))
 
 
-def check_quietly(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
+def check_quietly(unit_id: str, unit_path: str, tree: str, test_type: str, refilled: bool = False) -> None:
     """`check`, never failing the caller's work (a fulfilment is not undone for a warning)."""
     try:
-        check(unit_id, unit_path, tree, test_type)
+        check(unit_id, unit_path, tree, test_type, refilled)
     except DomainError as exc:
         logger.warning(
             "low-stock check failed", extra={"unit": unit_id, "type": test_type, "error": str(exc)}
