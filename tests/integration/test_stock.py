@@ -360,3 +360,34 @@ def test_the_inventory_reports_the_burn_rate_and_days_of_stock_left(stack):
         "days-of-stock-left": 20.0,
     }
     assert by_type["General"]["burn-rate-per-day"] == 0.0 and by_type["General"]["days-of-stock-left"] is None
+
+
+def test_fulfilments_older_than_30_days_are_not_in_the_burn_rate(stack, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from gateway import fulfilment
+
+    def days_ago(days):
+        at = datetime.now(UTC) - timedelta(days=days)
+        return lambda: at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    # Given 10 test IDs: 4 handed out 31 days ago, 1 handed out 29 days ago and 2 today
+    add_ids(stack.api, 10)
+    monkeypatch.setattr(fulfilment, "now_iso", days_ago(31))
+    take(stack, 4)
+    monkeypatch.setattr(fulfilment, "now_iso", days_ago(29))
+    take(stack, 1)
+    monkeypatch.undo()
+    take(stack, 2)
+    # When the inventory is read
+    report = stack.api.get("/v1/inventory").json()
+    # Then only the 3 of the last 30 days make the burn rate; the 3 left last 30 days at 0.1 a day
+    assert report["stock"] == [
+        {
+            "test-type": "Academic-Plus",
+            "available": 3,
+            "used-last-30-days": 3,
+            "burn-rate-per-day": 0.1,
+            "days-of-stock-left": 30.0,
+        }
+    ]
