@@ -74,6 +74,32 @@ def test_the_mail_id_is_per_event_and_recipient_ignoring_case():
     assert notify.path_ids("/root/a/b/") == ["b", "a", "root"]
 
 
+@pytest.mark.parametrize("field", ["notify", "notified"])  # "notified": events queued by older versions
+def test_a_low_stock_warning_goes_to_the_units_admins_and_the_thresholds_addresses_once_each(field):
+    # Given a unit whose admins include an address the threshold names again, in other case
+    settings = notify.Effective(
+        {"admin_emails": ["Head@School.example.com", "dean@school.example.com"]}, {}, {}
+    )
+    event = {
+        "type": notify.INVENTORY_LOW,
+        "data": {
+            "test-type": "Academic-Plus",
+            "available": 2,
+            "threshold": 3,
+            field: ["head@school.example.com", "ops@school.example.com"],
+        },
+    }
+    # When the mailer plans the warning
+    mails = notify.plan(event, settings)
+    # Then one admin e-mail per distinct address, the admins' spelling kept
+    assert [(m.template, m.to, m.client) for m in mails] == [
+        (mailtexts.LOW_STOCK, "Head@School.example.com", False),
+        (mailtexts.LOW_STOCK, "dean@school.example.com", False),
+        (mailtexts.LOW_STOCK, "ops@school.example.com", False),
+    ]
+    assert notify.plan(event | {"data": {field: []}}, notify.Effective({"admin_emails": []}, {}, {})) == []
+
+
 # ------------------------------------------------------------------------------------ local SES events
 def test_the_event_destinations_come_from_the_template():
     template = Template.load(TEMPLATE)

@@ -198,7 +198,7 @@ def _rearm(refilled: set[tuple[str, str, str, str]]) -> None:
 
     for unit_id, unit_path, tree, test_type in refilled:
         try:
-            stock.check(unit_id, unit_path, tree, test_type)
+            stock.check(unit_id, unit_path, tree, test_type, refilled=True)
         except DomainError:
             logger.warning("low-stock check failed after expiry", extra={"unit": unit_id, "type": test_type})
 

@@ -648,7 +648,7 @@ def _rearm(record: dict[str, Any], segment: _Segment) -> None:
     from gateway import stock
 
     for test_type in set(record.get("types") or set()) | segment.types:
-        stock.check_quietly(segment.unit.id, segment.unit.path, segment.unit.tree, test_type)
+        stock.check_quietly(segment.unit.id, segment.unit.path, segment.unit.tree, test_type, refilled=True)
 
 
 def handle_message(body: str, receive_count: int, remaining_ms: Callable[[], int]) -> str:

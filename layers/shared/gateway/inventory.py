@@ -100,7 +100,7 @@ def add(caller: Caller, unit_id: str | None, entries: list[dict[str, Any]]) -> A
         added += 1
     for test_type in types:
         repo.remember_type(unit.tree, test_type)
-        stock.check_quietly(unit.id, unit.path, unit.tree, test_type)  # refilled: the warning re-arms
+        stock.check_quietly(unit.id, unit.path, unit.tree, test_type, refilled=True)
     return AddedTestIds(org_unit=unit.id, added=added, refused=len(refusals), refusals=refusals)
 
 
@@ -223,7 +223,7 @@ def allocate(caller: Caller, unit_id: str, test_type: str, count: int) -> Alloca
         moved.append(item["test_id"])
     if moved:
         stock.check_quietly(caller.unit_id, caller.unit_path, caller.tree, test_type)
-        stock.check_quietly(target.id, target.path, target.tree, test_type)
+        stock.check_quietly(target.id, target.path, target.tree, test_type, refilled=True)
     return AllocationResult(
         org_unit=target.id, test_type=test_type, requested=count, moved=len(moved), test_ids=moved
     )
@@ -261,5 +261,5 @@ def release(caller: Caller, test_id: str) -> TestIdView:
     )
     if item is None:
         raise Conflict("testId: the test changed meanwhile (started or released); nothing was done")
-    stock.check_quietly(item["unit_id"], item["unit_path"], item["tree"], item["test_type"])
+    stock.check_quietly(item["unit_id"], item["unit_path"], item["tree"], item["test_type"], refilled=True)
     return view(item)

@@ -74,7 +74,8 @@ class ThresholdRequest(Kebab):
     notify: list[Email] = Field(
         default_factory=list,
         max_length=10,
-        description="The unit admins' addresses the warning e-mail goes to (required unless threshold is 0).",
+        description="Addresses warned besides the unit's admins (the `admin-emails` of its notification "
+        "settings, own or inherited); optional.",
     )
 
 
@@ -82,7 +83,12 @@ class ThresholdView(Kebab):
     org_unit: str = Field(alias="org-unit")
     test_type: str = Field(alias="test-type")
     threshold: int
-    notify: list[str]
+    notify: list[str] = Field(description="The threshold's own extra addresses.")
+    recipients: list[str] = Field(
+        description="Who a warning is mailed to now: the unit's admin-emails (own or inherited) and "
+        "`notify`, each once. Empty: no e-mail is sent, but the `inventory.low` event still goes out and "
+        "the warning is still counted."
+    )
     armed: bool = Field(description="False after a warning, until stock is back at or above the threshold.")
     warnings: int = Field(description="Warnings sent so far.")
     warned_at: str | None = Field(default=None, alias="warned-at")

@@ -137,6 +137,20 @@ def effective(unit_path: str) -> Effective:
     return Effective(values, sources, own)
 
 
+def dedupe_addresses(addresses: list[Any]) -> list[str]:
+    """Each address once, in order, compared case-insensitively (the first spelling is kept)."""
+    found: dict[str, str] = {}
+    for address in addresses:
+        if isinstance(address, str) and address.strip():
+            found.setdefault(address.strip().casefold(), address.strip())
+    return list(found.values())
+
+
+def admin_recipients(settings: Effective, extra: list[Any] | tuple[Any, ...] = ()) -> list[str]:
+    """The unit's admin-emails (own or inherited), then `extra`, each address once."""
+    return dedupe_addresses([*(settings["admin_emails"] or []), *extra])
+
+
 # ------------------------------------------------------------------------------------------- producers
 def enqueue(event_id: str, kind: str, unit_id: str, unit_path: str, data: dict[str, Any]) -> dict[str, Any]:
     """Queue an event for the mailer (same envelope as the events queue). A failure is a 503: the caller's
@@ -272,8 +286,11 @@ def plan(event: dict[str, Any], settings: Effective) -> list[Mail]:
             )
         ]
     if kind == INVENTORY_LOW:
+        # To the unit's admin-emails (own or inherited) and the threshold's own `notify` list ("notified"
+        # in events queued before that list became optional).
         context = {k.replace("-", "_"): data.get(k) for k in ("test-type", "available", "threshold")}
-        return [Mail(mailtexts.LOW_STOCK, str(a), context, False) for a in data.get("notified") or []]
+        extra = data.get("notify", data.get("notified")) or []
+        return [Mail(mailtexts.LOW_STOCK, a, context, False) for a in admin_recipients(settings, extra)]
     if kind == ENDPOINT_DISABLED:
         # To the admin-emails of the unit that owns the track (its own or inherited).
         context = {k: data.get(k) for k in ("endpoint", "track", "url", "delivery")}

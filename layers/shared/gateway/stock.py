@@ -1,12 +1,15 @@
-"""Low-stock warnings: per unit and test type, an admin sets a threshold and the addresses to warn.
+"""Low-stock warnings: per unit and test type, an admin sets a threshold (and, optionally, extra addresses).
 
 When the available test IDs of that type in that unit fall below the threshold, one `inventory.low` event
-goes out (and with it one e-mail to the threshold's addresses, sent by the mailer, gateway.notify), not
-one per fulfilment: the first instance to see it disarms the threshold with a conditional write and only
-that one warns. Stock back at or above the threshold re-arms it (checked after imports, expiry and
-additions, and at the next fulfilment).
+goes out (and with it one e-mail per recipient, sent by the mailer, gateway.notify), not one per
+fulfilment: the first instance to see it disarms the threshold with a conditional write and only that one
+warns. Stock back at or above the threshold after a refill re-arms it (checked after imports, expiry,
+additions and releases, and at the next fulfilment; never without a refill since the warning).
 
-How admins are reached: API keys carry no e-mail, so the threshold carries the addresses (`notify`).
+Who is mailed: the unit's admins, i.e. the `admin-emails` of its notification settings (own or inherited,
+as for `endpoint.disabled`), plus the threshold's own `notify` list, each address once. The mailer works
+them out when it sends (notify.admin_recipients), so a warning costs the fulfilment no settings read. With
+nobody to mail, the event still goes out and the warning is still counted.
 
 Cost: nothing for a unit and type without a threshold (the threshold is cached per instance for
 CACHE_SECONDS); with one, a count of the available index that stops at the threshold (usually one query).
@@ -59,14 +62,23 @@ def forget_cache() -> None:
         _cache.clear()
 
 
-def check(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
-    """Warn once if the unit's available IDs of `test_type` are below its threshold; re-arm if refilled."""
-    config = _cached(tree, unit_path, test_type)
+def check(unit_id: str, unit_path: str, tree: str, test_type: str, refilled: bool = False) -> None:
+    """Warn once if the unit's available IDs of `test_type` are below its threshold; re-arm if refilled.
+
+    `refilled`: the caller just added stock (added, imported, released or allocated IDs, expiry). That is
+    counted on the threshold (one write, read fresh rather than from the cache) and allows the re-arm,
+    now or at a later check if the index does not show the new IDs yet. Without a refill since the last
+    warning nothing re-arms it: a count from the lagging index while fulfilments race could otherwise."""
+    stock_key = repo.key(tree, unit_path, test_type)
+    if refilled:
+        config = repo.refilled(stock_key)
+        _remember(tree, unit_path, test_type, config)
+    else:
+        config = _cached(tree, unit_path, test_type)
     if not config or int(config.get("threshold", 0)) <= 0:
         return
     threshold = int(config["threshold"])
     available = repo.count_available(unit_id, test_type, threshold)
-    stock_key = repo.key(tree, unit_path, test_type)
     now = now_iso()
     if available < threshold and config.get("armed", True):
         won = repo.disarm(stock_key, available, now)
@@ -78,10 +90,10 @@ def check(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
         _remember(tree, unit_path, test_type, rearmed or repo.get(tree, unit_path, test_type))
 
 
-def check_quietly(unit_id: str, unit_path: str, tree: str, test_type: str) -> None:
+def check_quietly(unit_id: str, unit_path: str, tree: str, test_type: str, refilled: bool = False) -> None:
     """`check`, never failing the caller's work (a fulfilment is not undone for a warning)."""
     try:
-        check(unit_id, unit_path, tree, test_type)
+        check(unit_id, unit_path, tree, test_type, refilled)
     except DomainError as exc:
         logger.warning(
             "low-stock check failed", extra={"unit": unit_id, "type": test_type, "error": str(exc)}
@@ -92,7 +104,7 @@ def _warn(config: dict[str, Any], available: int) -> None:
     unit_id, test_type, threshold = config["unit_id"], config["test_type"], int(config["threshold"])
     notify = list(config.get("notify") or [])
     event_id = f"{events.INVENTORY_LOW}:{unit_id}:{test_type}:{int(config['warnings'])}"
-    data = {"test-type": test_type, "available": available, "threshold": threshold, "notified": notify}
+    data = {"test-type": test_type, "available": available, "threshold": threshold, "notify": notify}
     try:
         events.publish(event_id, events.INVENTORY_LOW, unit_id, config["unit_path"], data)
     except DomainError:
@@ -101,15 +113,26 @@ def _warn(config: dict[str, Any], available: int) -> None:
         forget_cache()
         raise
     observability.count("InventoryLow")  # the low-inventory alarm's metric
-    # The e-mail to `notify` is the mailer's: dispatch forwards inventory.low to it (gateway.notify).
+    # The e-mails are the mailer's: dispatch forwards inventory.low to it (gateway.notify).
 
 
-def _view(item: dict[str, Any]) -> ThresholdView:
+def _recipients(unit_paths: set[str]) -> dict[str, list[str]]:
+    """Per unit path, the admin-emails a warning would be mailed to now (`notify` is added per threshold)."""
+    from gateway import notify  # the mailer's rule; not needed on the fulfilment path
+
+    return {path: notify.admin_recipients(notify.effective(path)) for path in unit_paths}
+
+
+def _view(item: dict[str, Any], admins: list[str]) -> ThresholdView:
+    from gateway import notify
+
+    extra = list(item.get("notify") or [])
     return ThresholdView(
         org_unit=item["unit_id"],
         test_type=item["test_type"],
         threshold=int(item.get("threshold", 0)),
-        notify=list(item.get("notify") or []),
+        notify=extra,
+        recipients=notify.dedupe_addresses([*admins, *extra]),
         armed=bool(item.get("armed", True)),
         warnings=int(item.get("warnings", 0)),
         warned_at=item.get("warned_at"),
@@ -134,16 +157,15 @@ def set_threshold(caller: Caller, request: ThresholdRequest) -> ThresholdView:
             test_type=test_type,
             threshold=0,
             notify=[],
+            recipients=[],
             armed=False,
             warnings=0,
             updated_at=now,
         )
-    notify: list[str] = []
+    extra: list[str] = []  # the threshold's own addresses, each once
     for address in request.notify:
-        if address.casefold() not in {a.casefold() for a in notify}:
-            notify.append(address)
-    if not notify:
-        raise InvalidInput("notify", "at least one e-mail address is required to warn (or set threshold 0)")
+        if address.casefold() not in {a.casefold() for a in extra}:
+            extra.append(address)
     key = repo.key(unit.tree, unit.path, test_type)
     stored = repo.put(
         {
@@ -153,7 +175,7 @@ def set_threshold(caller: Caller, request: ThresholdRequest) -> ThresholdView:
             "unit_path": unit.path,
             "test_type": test_type,
             "threshold": request.threshold,
-            "notify": notify,
+            "notify": extra,
             "updated_at": now,
             "updated_by": caller.key_id,
         }
@@ -162,8 +184,10 @@ def set_threshold(caller: Caller, request: ThresholdRequest) -> ThresholdView:
     check_quietly(unit.id, unit.path, unit.tree, test_type)  # already below: warn now
     item = repo.get(unit.tree, unit.path, test_type)
     assert item is not None
-    return _view(item)
+    return _view(item, _recipients({unit.path})[unit.path])
 
 
 def list_thresholds(caller: Caller) -> ThresholdPage:
-    return ThresholdPage(items=[_view(i) for i in repo.subtree(caller.tree, caller.unit_path)])
+    items = repo.subtree(caller.tree, caller.unit_path)
+    admins = _recipients({i["unit_path"] for i in items})  # one settings read per unit with thresholds
+    return ThresholdPage(items=[_view(i, admins[i["unit_path"]]) for i in items])

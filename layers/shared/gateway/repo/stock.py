@@ -1,10 +1,15 @@
 """Low-stock thresholds (InventoryTable) and counting available test IDs up to a limit.
 
     STOCK#<tree> / <unit path>#<test type, case-folded>   one threshold: notify list, `armed` (a warning
-                                                           may go out), `warnings` (how many went out)
+                                                           may go out), `warnings` (how many went out),
+                                                           `refills` (stock added so far: imports, added
+                                                           or released IDs, expiry), `warned_refills`
+                                                           (`refills` when the last warning went out)
 
 Arming is a conditional write: of many instances that see stock fall below the threshold at once, one
-disarms it and sends the warning; refilled stock re-arms it.
+disarms it and sends the warning. Re-arming is conditional too: only after a refill since that warning
+(`refills > warned_refills`), so a count read from the eventually consistent index while fulfilments race
+(it may still show IDs just taken) cannot re-arm the threshold and warn a second time.
 """
 
 from __future__ import annotations
@@ -89,17 +94,19 @@ def subtree(tree: str, unit_path: str) -> list[dict[str, Any]]:
 
 def _switch(stock_key: dict[str, str], armed: bool, available: int, now: str) -> dict[str, Any] | None:
     expression = "SET armed = :to, last_available = :available, checked_at = :now"
-    if not armed:
-        expression += ", warned_at = :now ADD warnings :one"
+    condition = "attribute_exists(pk) AND armed = :from"
     vals: dict[str, Any] = {":to": armed, ":from": not armed, ":available": available, ":now": now}
-    if not armed:
-        vals[":one"] = 1
+    if armed:  # re-arm: only after a refill since the last warning (items older than that field: always)
+        condition += " AND (attribute_not_exists(warned_refills) OR refills > warned_refills)"
+    else:
+        expression += ", warned_at = :now, warned_refills = if_not_exists(refills, :zero) ADD warnings :one"
+        vals |= {":one": 1, ":zero": 0}
     try:
         resp = aws.dynamodb().update_item(
             TableName=_table(),
             Key=to_item(stock_key),
             UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk) AND armed = :from",
+            ConditionExpression=condition,
             ExpressionAttributeValues=values(vals),
             ReturnValues="ALL_NEW",
         )
@@ -116,7 +123,26 @@ def disarm(stock_key: dict[str, str], available: int, now: str) -> dict[str, Any
 
 
 def rearm(stock_key: dict[str, str], available: int, now: str) -> dict[str, Any] | None:
+    """Not armed -> armed, if stock was refilled since the last warning; None otherwise."""
     return _switch(stock_key, True, available, now)
+
+
+def refilled(stock_key: dict[str, str]) -> dict[str, Any] | None:
+    """Count a refill (allows the next re-arm); the threshold as it is now, or None when there is none."""
+    try:
+        resp = aws.dynamodb().update_item(
+            TableName=_table(),
+            Key=to_item(stock_key),
+            UpdateExpression="ADD refills :one",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values({":one": 1}),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise storage_error(exc) from exc
+    return from_item(resp["Attributes"])
 
 
 def count_available(unit_id: str, test_type: str, up_to: int) -> int:

@@ -21,8 +21,9 @@ router = Router()  # type: ignore[no-untyped-call]
     "/v1/inventory/thresholds",
     summary="Set (or remove, with 0) the low-stock threshold of a test type in a unit",
     description="When the unit's available test IDs of that type fall below `threshold`, one e-mail goes "
-    "to `notify` and one `inventory.low` event is published; the warning re-arms once the stock is back at "
-    "or above the threshold. Setting a threshold above the current stock warns at once.",
+    "to each of the unit's admins (`admin-emails` of its notification settings, own or inherited) and each "
+    "address of `notify`, and one `inventory.low` event is published; the warning re-arms once the stock is "
+    "back at or above the threshold. Setting a threshold above the current stock warns at once.",
     tags=["Inventory"],
     responses=documented(200, "The threshold and its state."),
 )
