@@ -289,7 +289,7 @@ def _run(monkeypatch, messages) -> _Store:
 
 
 @given(st.lists(_messages(), max_size=12))
-def test_no_sequence_of_messages_moves_an_ended_test_back(messages):
+def test_no_sequence_of_messages_makes_a_move_the_life_cycle_refuses(messages):
     with pytest.MonkeyPatch.context() as monkeypatch:
         store = _Store()
         monkeypatch.setattr(intake.repo, "get_subject", store.get_subject)
