@@ -80,6 +80,11 @@ def test_the_seed_webhook_as_one_form_field_completes_the_test(stack, test_id):
     assert version["result"]["Duration"] == 67.5 and version["result"]["Writing_Question_Count"] == 2
     assert version["result"]["Writing_Answer_1"].startswith("Dear Instructor Micheal")
     assert version["result"]["score_report_url"] == SEED["score_report_url"]
+    # with the date it was finished and the percent of each section (numbers sent as strings stored as numbers)
+    assert {k: version["result"][k] for k in ("TestDate", "TestMonth", "TestDay", "TestYear")} == {
+        "TestDate": "6/10/2024", "TestMonth": 6, "TestDay": 10, "TestYear": 2024}
+    assert {s: version["result"][f"{s}_Percent"] for s in ("Grammar", "Listening", "Reading", "Writing", "Speaking")} == {
+        "Grammar": 72, "Listening": 86, "Reading": 100, "Writing": 67, "Speaking": 67}
     # And one `completed` event, carrying the track and the external id for the OID
     [event] = events(stack)
     assert event["type"] == "completed" and event["data"]["track"] == "RC"
@@ -261,6 +266,17 @@ def test_a_started_test_is_no_longer_available(stack):
         ({"TestID": "T" * 65}, "TestID: must be at most 64 characters"),
         ({"Writing_Answer_1": "x" * 20_001}, "Writing_Answer_1: must be at most 20000 characters"),
         ({"OID": {"id": 1}}, "OID: must be a string"),
+        # scores, the duration and the number of writing questions have their ranges
+        ({"Grammar_Score": "1001"}, "Grammar_Score: must be between 0 and 1000 (got 1001)"),
+        ({"Speaking_Score": -1}, "Speaking_Score: must be between 0 and 1000 (got -1)"),
+        ({"Duration": "1441"}, "Duration: must be between 0 and 1440 (got 1441)"),
+        ({"Duration": -0.5}, "Duration: must be between 0 and 1440 (got -0.5)"),
+        ({"Writing_Question_Count": 21}, "Writing_Question_Count: must be between 0 and 20 (got 21)"),
+        ({"Writing_Question_Count": "-1"}, "Writing_Question_Count: must be between 0 and 20 (got -1)"),
+        # a count is a whole number: 2.5 is not silently cut to 2
+        ({"Writing_Question_Count": "2.5"}, "Writing_Question_Count: must be a whole number (got 2.5)"),
+        ({"Writing_Question_Count": 1.5}, "Writing_Question_Count: must be a whole number (got 1.5)"),
+        ({"Writing_Question_Count": "two"}, "Writing_Question_Count: must be a number (got 'two')"),
     ],
 )
 def test_each_validation_message_names_the_field(stack, test_id, change, description):
@@ -318,6 +334,11 @@ def test_each_v2_validation_message_names_the_field(stack, v2_result, change, de
         ("data=%7B%7D&extra=1", FORM, 400, "data: the form must have exactly one field, data, holding the result JSON"),
         ("data=not-json", FORM, 400, "data: is not valid JSON"),
         ("data=%5B1%5D", FORM, 400, "data: must be a JSON object"),
+        ("data=%7B%7D&data=%7B%7D", FORM, 400, "data: the form must have exactly one field, data, holding the result JSON"),
+        ("", FORM, 400, "data: the form must have exactly one field, data, holding the result JSON"),
+        ('{"TestID": ', "application/json", 400, "body: is not valid JSON"),
+        ('["TestID"]', "application/json", 400, "body: must be a JSON object"),
+        ('"3279B035APR"', "application/json", 400, "body: must be a JSON object"),
         ("{}", "text/plain", 415, "content-type: must be application/x-www-form-urlencoded (field data) or application/json"),
     ],
 )

@@ -222,6 +222,16 @@ def _number(
     return number
 
 
+def _count(field: str, value: Any, low: int, high: int) -> int | None:
+    """A whole number (as a number or a string; 2.0 is 2), refused rather than cut when it has a fraction."""
+    number = _number(field, value, low, high)
+    if number is None:
+        return None
+    if number != int(number):
+        raise InvalidInput(field, f"must be a whole number (got {value})")
+    return int(number)
+
+
 def _text(field: str, value: Any, limit: int = MAX_TEXT) -> str | None:
     if value is None:
         return None
@@ -353,9 +363,9 @@ def _itep(raw: dict[str, Any]) -> Result:
         fields[f"{section}_Score"] = _number(f"{section}_Score", raw.get(f"{section}_Score"), 0, 1000)
         fields[f"{section}_Percent"] = _number(f"{section}_Percent", raw.get(f"{section}_Percent"), 0, 100)
         fields[f"{section}_cefr"] = _cefr(f"{section}_cefr", raw.get(f"{section}_cefr"))
-    count = _number("Writing_Question_Count", raw.get("Writing_Question_Count"), 0, 20)
+    count = _count("Writing_Question_Count", raw.get("Writing_Question_Count"), 0, 20)
     fields["Writing_Question_Count"] = count
-    for n in range(1, int(count or 0) + 1):
+    for n in range(1, (count or 0) + 1):
         fields[f"Writing_Question_{n}"] = _text(f"Writing_Question_{n}", raw.get(f"Writing_Question_{n}"))
         fields[f"Writing_Answer_{n}"] = _text(f"Writing_Answer_{n}", raw.get(f"Writing_Answer_{n}"))
     fields.update(_test_date(raw))
