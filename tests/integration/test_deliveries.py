@@ -396,6 +396,42 @@ def test_the_listing_filters_by_endpoint_event_and_time(local, receiver, monkeyp
     assert (bad.status, bad.description) == (400, "from: must be an ISO date or date-time (got 'yesterday')")
 
 
+def test_the_listing_filters_by_status(local, receiver):
+    # Given a delivery that succeeded (track RC) and one that is dead after its retries (track OPS)
+    setup_track(local, receiver.url)
+    failing = Receiver(default=500)
+    try:
+        assert local.api.post("/v1/tracks", OPS | {"url": failing.url}).status == 200
+        post_result(local, SEED)
+        expired(local, 1)
+        pump(local)
+    finally:
+        failing.close()
+    rc, ops = ("track:RC", "completed"), ("track:OPS", "assignment.expired")
+    # Then the status filter alone picks each, and a status nothing has picks none
+    assert listing(local, status="succeeded") == [rc]
+    assert listing(local, status="dead") == [ops]
+    assert listing(local, status="pending") == []
+    assert listing(local, status="disabled") == []
+    assert listing(local, status="dead", endpoint="track:RC") == []
+
+
+@pytest.mark.parametrize("status", ["done", "Succeeded", "failed"])
+def test_an_unknown_status_filter_is_a_400_naming_the_allowed_values(local, receiver, status):
+    # Given a delivery, When the listing or a replay is asked for a status that does not exist
+    setup_track(local, receiver.url)
+    post_result(local, SEED)
+    pump(local)
+    before = local.snapshot(ignore=("IdempotencyTable",))
+    listed = local.api.get("/v1/deliveries", query={"status": status})
+    replayed = local.api.post("/v1/deliveries/replay", {"from": "2000-01-01", "to": "2999-01-01", "status": status})
+    # Then both are a 400 naming the field and the allowed values (not an empty list), and nothing is replayed
+    expected = f"status: must be one of {', '.join(deliveries.STATUSES)} (got '{status}')"
+    assert (listed.status, listed.description) == (400, expected)
+    assert (replayed.status, replayed.description) == (400, expected)
+    assert local.snapshot(ignore=("IdempotencyTable",)) == before
+
+
 def test_replaying_a_range_goes_page_by_page_and_a_4xx_replays_nothing(local, receiver):
     # Given three delivered expiry events for track OPS
     assert local.api.post("/v1/tracks", OPS | {"url": receiver.url}).status == 200

@@ -396,7 +396,9 @@ class DeliveryPage(Kebab):
 class ReplayRange(Kebab):
     since: str = Field(alias="from", min_length=10, max_length=40, description="ISO time, inclusive.")
     until: str = Field(alias="to", min_length=10, max_length=40, description="ISO time, inclusive.")
-    status: str | None = Field(default=None, max_length=20)
+    status: str | None = Field(
+        default=None, max_length=20, description="pending | succeeded | dead | disabled (another is a 400)."
+    )
     endpoint: str | None = Field(default=None, max_length=100)
     event: str | None = Field(default=None, max_length=60, description="Event type.")
     limit: int = Field(default=100, ge=1, le=100, description="At most this many deliveries per call.")

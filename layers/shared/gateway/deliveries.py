@@ -43,6 +43,10 @@ RESULT_EVENTS = {
     "disabled",
 }
 
+# What a delivery can be: waiting for its next attempt, delivered, given up after the retries (dead-lettered),
+# or stopped by a 410 Gone from the endpoint.
+STATUSES = ("pending", "succeeded", "dead", "disabled")
+
 
 @dataclass(frozen=True)
 class Endpoint:
