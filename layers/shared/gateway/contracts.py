@@ -98,6 +98,15 @@ class InvitationView(BaseModel):
         alias="email-bounced",
         description="An e-mail to the candidate bounced (or was marked as spam): the address is suppressed.",
     )
+    callback_disabled: bool = Field(
+        default=False,
+        alias="callback-disabled",
+        description="The callbackURL answered 410 Gone: nothing more is sent to it. Registering the "
+        "candidate again with another callbackURL enables the callback.",
+    )
+    callback_disabled_at: str | None = Field(
+        default=None, alias="callback-disabled-at", description="When the callbackURL answered 410 Gone."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- V1

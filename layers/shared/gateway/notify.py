@@ -276,7 +276,7 @@ def plan(event: dict[str, Any], settings: Effective) -> list[Mail]:
         return [Mail(mailtexts.LOW_STOCK, str(a), context, False) for a in data.get("notified") or []]
     if kind == ENDPOINT_DISABLED:
         # To the admin-emails of the unit that owns the track (its own or inherited).
-        context = {k: data.get(k) for k in ("endpoint", "track", "url", "delivery")}
+        context = {k: data.get(k) for k in ("endpoint", "track", "invitation", "url", "delivery")}
         return [
             Mail(mailtexts.ENDPOINT_DISABLED, str(a), context, False) for a in settings["admin_emails"] or []
         ]
