@@ -382,7 +382,10 @@ class DeliveryView(Kebab):
     event_type: str = Field(alias="event-type")
     endpoint: str = Field(description="track:<code> or callback:<invitation id>")
     url: str
-    status: str = Field(description="pending | succeeded | dead | disabled")
+    status: str = Field(
+        description="pending | succeeded | dead | disabled (answered 410 Gone) | skipped (not sent: the "
+        "endpoint was disabled)"
+    )
     attempts: int
     last_status: int | None = Field(default=None, alias="last-status")
     last_error: str | None = Field(default=None, alias="last-error")
@@ -406,7 +409,9 @@ class ReplayRange(Kebab):
     since: str = Field(alias="from", min_length=10, max_length=40, description="ISO time, inclusive.")
     until: str = Field(alias="to", min_length=10, max_length=40, description="ISO time, inclusive.")
     status: str | None = Field(
-        default=None, max_length=20, description="pending | succeeded | dead | disabled (another is a 400)."
+        default=None,
+        max_length=20,
+        description="pending | succeeded | dead | disabled | skipped (another is a 400).",
     )
     endpoint: str | None = Field(default=None, max_length=100)
     event: str | None = Field(default=None, max_length=60, description="Event type.")

@@ -156,7 +156,7 @@ def ping_track(code: Annotated[str, Path(max_length=64)]) -> PingResult:
 @router.get(
     "/v1/deliveries",
     summary="Deliveries of the caller's subtree, newest first, with their status",
-    description="Filters: status (pending, succeeded, dead, disabled; another value is a 400), endpoint "
+    description="Filters: status (pending, succeeded, dead, disabled, skipped; another is a 400), endpoint "
     "(track:<code> or callback:<invitation>), event (type), from / to (ISO times). A page may hold fewer "
     "than limit items when filters apply; follow next-cursor.",
     tags=["Deliveries"],
