@@ -272,6 +272,92 @@ def test_a_v2_callback_gets_the_seeds_callback_object_signed_with_the_keys_webho
     webhooks.verify(key["webhook-secret"], request["headers"], request["body"])
 
 
+def test_410_gone_from_a_v2_callback_disables_it_until_the_candidate_is_registered_with_a_new_url(local):
+    # Given a unit with an admin address, and a V2 registration whose callbackURL answers 410 Gone
+    ops = "ops@school.example.com"
+    assert local.api.call("PUT", "/v1/notifications/settings", {"admin-emails": [ops]}).status == 200
+    gone, fresh = Receiver(default=410), Receiver()
+    try:
+        key = local.api.post("/v1/api-keys", {"org-unit": local.root, "role": "integration"}).json()
+        api = local.api.as_key(key["api-key"])
+
+        def register(url):
+            body = {"emailId": "cb@example.com", "fullName": "C B", "callbackURL": url}
+            reply = api.post("/v2/tests/9/register", body)
+            assert reply.status == 200, reply.text
+            return reply.json()["result"]["testInvitationId"]
+
+        def invitation():
+            return api.get(f"/v2/invitations/{inv}").json()["result"]
+
+        inv = register(gone.url)
+        assert (invitation()["callback-disabled"], invitation()["callback-disabled-at"]) == (False, None)
+        v2 = {"TestInvitationId": inv, "Status": "Completed", "TotalScore": 50, "CandidateScore": 34}
+        # When the test completes and is re-scored at once, and both callbacks in flight answer 410 Gone
+        post_result(local, v2, form=False)
+        post_result(local, {**v2, "CandidateScore": 35}, form=False)
+        pump(local)
+        # Then both deliveries are disabled after one attempt each, and so is the invitation's callback
+        items = local.api.get("/v1/deliveries").json()["items"]
+        assert [(d["endpoint"], d["status"], d["attempts"]) for d in items] == [(f"callback:{inv}", "disabled", 1)] * 2
+        view = invitation()
+        assert view["callbackURL"] == gone.url and view["callback-disabled"] is True and view["callback-disabled-at"]
+        # And the unit's admins got ONE e-mail naming the invitation and how to enable the callback again
+        [mail] = admin_mail(ops)
+        assert mail.subject == f"Root: callback:{inv} answered 410 Gone and is disabled"
+        assert f"the callback of invitation <strong>{inv}</strong> is disabled" in mail.body and gone.url in mail.body
+        # When the result is re-scored later, Then nothing is sent: the delivery is recorded as skipped
+        post_result(local, {**v2, "CandidateScore": 40}, form=False)
+        pump(local)
+        assert len(gone.requests) == 2
+        [skipped] = local.api.get("/v1/deliveries", query={"status": "skipped"}).json()["items"]
+        assert (skipped["endpoint"], skipped["attempts"], skipped["url"]) == (f"callback:{inv}", 0, gone.url)
+        assert "410 Gone" in skipped["last-error"]
+        assert len(admin_mail(ops)) == 1  # no new e-mail: nothing new was disabled
+        # When the candidate is registered again with the same callbackURL, Then it stays disabled
+        assert register(gone.url) == inv
+        assert invitation()["callback-disabled"] is True
+        # When registered again with a new callbackURL, Then the callback is enabled and the next re-score reaches it
+        assert register(fresh.url) == inv
+        assert (invitation()["callbackURL"], invitation()["callback-disabled"]) == (fresh.url, False)
+        post_result(local, {**v2, "CandidateScore": 41}, form=False)
+        pump(local)
+        [request] = fresh.requests
+        assert json.loads(request["body"])["CandidateScore"] == 41 and len(gone.requests) == 2
+        webhooks.verify(key["webhook-secret"], request["headers"], request["body"])
+    finally:
+        gone.close()
+        fresh.close()
+
+
+def test_a_410_from_a_callback_url_replaced_meanwhile_disables_nothing(local):
+    # Given a completed V2 test whose callback delivery is queued, and the candidate registered again with a
+    # new callbackURL before it is attempted
+    old, new = Receiver(default=410), Receiver()
+    try:
+        key = local.api.post("/v1/api-keys", {"org-unit": local.root, "role": "integration"}).json()
+        api = local.api.as_key(key["api-key"])
+        body = {"emailId": "mv@example.com", "fullName": "M V", "callbackURL": old.url}
+        inv = api.post("/v2/tests/9/register", body).json()["result"]["testInvitationId"]
+        v2 = {"TestInvitationId": inv, "Status": "Completed", "TotalScore": 50, "CandidateScore": 34}
+        post_result(local, v2, form=False)
+        drain(local, "events_queue_url", "DispatchFunction")
+        assert api.post("/v2/tests/9/register", body | {"callbackURL": new.url}).status == 200
+        # When the old URL answers 410 Gone
+        pump(local)
+        # Then that delivery stopped, but the invitation's (new) callback stays enabled and gets the re-score
+        [delivery] = local.api.get("/v1/deliveries").json()["items"]
+        assert (delivery["status"], delivery["url"]) == ("disabled", old.url)
+        view = api.get(f"/v2/invitations/{inv}").json()["result"]
+        assert (view["callbackURL"], view["callback-disabled"]) == (new.url, False)
+        post_result(local, {**v2, "CandidateScore": 36}, form=False)
+        pump(local)
+        assert [json.loads(r["body"])["CandidateScore"] for r in new.requests] == [36]
+    finally:
+        old.close()
+        new.close()
+
+
 def test_a_repeated_event_is_delivered_once(local, receiver):
     setup_track(local, receiver.url)
     post_result(local, SEED)
@@ -394,6 +480,42 @@ def test_the_listing_filters_by_endpoint_event_and_time(local, receiver, monkeyp
     assert listing(local, **{"from": "2030-06-02"}) == []
     bad = local.api.get("/v1/deliveries", query={"from": "yesterday"})
     assert (bad.status, bad.description) == (400, "from: must be an ISO date or date-time (got 'yesterday')")
+
+
+def test_the_listing_filters_by_status(local, receiver):
+    # Given a delivery that succeeded (track RC) and one that is dead after its retries (track OPS)
+    setup_track(local, receiver.url)
+    failing = Receiver(default=500)
+    try:
+        assert local.api.post("/v1/tracks", OPS | {"url": failing.url}).status == 200
+        post_result(local, SEED)
+        expired(local, 1)
+        pump(local)
+    finally:
+        failing.close()
+    rc, ops = ("track:RC", "completed"), ("track:OPS", "assignment.expired")
+    # Then the status filter alone picks each, and a status nothing has picks none
+    assert listing(local, status="succeeded") == [rc]
+    assert listing(local, status="dead") == [ops]
+    assert listing(local, status="pending") == []
+    assert listing(local, status="disabled") == []
+    assert listing(local, status="dead", endpoint="track:RC") == []
+
+
+@pytest.mark.parametrize("status", ["done", "Succeeded", "failed"])
+def test_an_unknown_status_filter_is_a_400_naming_the_allowed_values(local, receiver, status):
+    # Given a delivery, When the listing or a replay is asked for a status that does not exist
+    setup_track(local, receiver.url)
+    post_result(local, SEED)
+    pump(local)
+    before = local.snapshot(ignore=("IdempotencyTable",))
+    listed = local.api.get("/v1/deliveries", query={"status": status})
+    replayed = local.api.post("/v1/deliveries/replay", {"from": "2000-01-01", "to": "2999-01-01", "status": status})
+    # Then both are a 400 naming the field and the allowed values (not an empty list), and nothing is replayed
+    expected = f"status: must be one of {', '.join(deliveries.STATUSES)} (got '{status}')"
+    assert (listed.status, listed.description) == (400, expected)
+    assert (replayed.status, replayed.description) == (400, expected)
+    assert local.snapshot(ignore=("IdempotencyTable",)) == before
 
 
 def test_replaying_a_range_goes_page_by_page_and_a_4xx_replays_nothing(local, receiver):

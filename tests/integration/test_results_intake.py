@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
+from gateway import results
 from gateway.config import get_settings
 from gateway.repo import results as results_repo
 
@@ -79,6 +80,11 @@ def test_the_seed_webhook_as_one_form_field_completes_the_test(stack, test_id):
     assert version["result"]["Duration"] == 67.5 and version["result"]["Writing_Question_Count"] == 2
     assert version["result"]["Writing_Answer_1"].startswith("Dear Instructor Micheal")
     assert version["result"]["score_report_url"] == SEED["score_report_url"]
+    # with the date it was finished and the percent of each section (numbers sent as strings stored as numbers)
+    assert {k: version["result"][k] for k in ("TestDate", "TestMonth", "TestDay", "TestYear")} == {
+        "TestDate": "6/10/2024", "TestMonth": 6, "TestDay": 10, "TestYear": 2024}
+    assert {s: version["result"][f"{s}_Percent"] for s in ("Grammar", "Listening", "Reading", "Writing", "Speaking")} == {
+        "Grammar": 72, "Listening": 86, "Reading": 100, "Writing": 67, "Speaking": 67}
     # And one `completed` event, carrying the track and the external id for the OID
     [event] = events(stack)
     assert event["type"] == "completed" and event["data"]["track"] == "RC"
@@ -106,6 +112,7 @@ def test_the_life_cycle_moves_forward_and_ignores_late_messages(stack, test_id):
     assert again.json()["reason"] == "duplicate" and again.json()["status"] == "Completed"
     late = post_result(stack, {"TestID": test_id, "Status": "Started", "Duration": "1"})
     assert late.json() == {"subject": test_id, "status": "Completed", "applied": False, "reason": "stale",
+                           "detail": "Started comes before Completed in the life cycle (a late message)",
                            "version": 1, "event-id": None}
     assert state(stack, test_id)["status"] == "Completed"
     assert [e["type"] for e in events(stack)] == ["started", "finished", "review", "completed"]
@@ -127,6 +134,98 @@ def test_technical_difficulty_then_invalidated(stack, test_id):
     assert post_result(stack, {"TestID": test_id, "Status": "Technical Difficulty"}).json()["applied"]
     assert post_result(stack, {"TestID": test_id, "Status": "invalidated"}).json()["status"] == "Invalidated"
     assert [e["type"] for e in events(stack)] == ["technical-difficulty", "invalidated"]
+
+
+def refused(stack, payload, detail, form=True):
+    """Post a message the life cycle refuses: a 200 saying stale (with the rule), and nothing changes
+    (test ID or invitation, candidate summary, result versions, expiry and available indexes, events)."""
+    before = stack.snapshot(ignore=NONCES)
+    reply = post_result(stack, payload, form=form)
+    assert reply.status == 200, reply.text
+    assert (reply.json()["applied"], reply.json()["reason"], reply.json()["detail"]) == (False, "stale", detail)
+    assert stack.snapshot(ignore=NONCES) == before
+    assert events(stack) == []
+    return reply.json()
+
+
+@pytest.mark.parametrize("late", ["Ready", "Started", "Finished", "Review", "Technical Difficulty"])
+def test_no_late_message_reopens_a_completed_test(stack, test_id, late):
+    # Given a completed test
+    post_result(stack, SEED)
+    events(stack)
+    # When any earlier state arrives late (with other content than before, so it is not a duplicate)
+    reply = refused(stack, {"TestID": test_id, "Status": late, "Duration": "3"}, results.allowed("Completed", late))
+    # Then the test stays Completed with its one version
+    assert (reply["status"], reply["version"]) == ("Completed", 1)
+    assert state(stack, test_id)["status"] == "Completed"
+
+
+def test_review_and_technical_difficulty_may_alternate_before_the_outcome(stack, test_id):
+    for n, status in enumerate(("Technical Difficulty", "Review", "Technical Difficulty", "Review")):
+        # the content differs each time, so none of them is a duplicate
+        reply = post_result(stack, {"TestID": test_id, "Status": status, "Duration": str(n)})
+        assert reply.json()["applied"] is True and state(stack, test_id)["status"] == status
+    assert post_result(stack, SEED).json()["status"] == "Completed"
+    assert [e["type"] for e in events(stack)] == ["technical-difficulty", "review"] * 2 + ["completed"]
+
+
+def test_the_same_state_again_with_other_content_changes_nothing(stack, test_id):
+    post_result(stack, {"TestID": test_id, "Status": "Started"})
+    events(stack)
+    refused(stack, {"TestID": test_id, "Status": "Started", "Duration": "2"}, "the test is already Started")
+
+
+def test_a_completed_result_may_be_invalidated_and_then_no_rescore_reinstates_it(stack, test_id):
+    # Given a completed test, later invalidated (misconduct found on review)
+    post_result(stack, SEED)
+    invalidated = post_result(stack, {"TestID": test_id, "Status": "Invalidated"})
+    assert invalidated.json()["applied"] is True and state(stack, test_id)["status"] == "Invalidated"
+    assert [e["type"] for e in events(stack)] == ["completed", "invalidated"]
+    # When a re-score arrives (sent before the invalidation, arriving after it)
+    rescored = {**SEED, "Overall_Level": "5.0"}
+    reply = refused(stack, rescored, "the test is Invalidated: a later result does not reinstate it (only Disabled "
+                                     "may follow)")
+    # Then the test stays Invalidated and the first scoring stays readable, the only version
+    assert reply["status"] == "Invalidated"
+    assert [v["result"]["Overall_Level"] for v in results_repo.versions("itep", test_id)] == [4.5]
+    # And Disabled may still follow
+    assert post_result(stack, {"TestID": test_id, "Status": "Disabled"}).json()["applied"] is True
+    assert [e["type"] for e in events(stack)] == ["disabled"]
+
+
+@pytest.mark.parametrize("after", ["Started", "Completed", "Invalidated", "Review", "Disabled"])
+def test_a_disabled_test_is_final(stack, test_id, after):
+    # Given a test the engine disabled before it was taken
+    assert post_result(stack, {"TestID": test_id, "Status": "Disabled"}).json()["applied"] is True
+    assert state(stack, test_id)["status"] == "Disabled"
+    events(stack)
+    # When any message arrives after it (the seed's result, or a bare state change)
+    payload = {**SEED, "Status": after} if after != "Disabled" else {"TestID": test_id, "Status": after, "OID": "x"}
+    # Then it is refused and nothing is stored, announced or changed
+    refused(stack, payload, "the test is Disabled, which is final")
+
+
+def test_a_ready_message_leaves_an_assigned_test_as_it_was(stack, test_id):
+    # Given an assigned test (in the expiry index), When the engine says Ready, Then nothing changes: it can
+    # still expire and return to stock (an applied message would have taken it out of the index)
+    refused(stack, {"TestID": test_id, "Status": "Ready"}, "the test is already Ready")
+
+
+def test_an_invitations_candidate_follows_the_life_cycle_and_a_refused_rescore_changes_nothing(stack):
+    # Given a V2 invitation completed and then invalidated
+    registered = stack.api.post("/v2/tests/55/register", {"emailId": "inv@example.com", "fullName": "I N"})
+    inv = registered.json()["result"]["testInvitationId"]
+    v2 = {"TestInvitationId": inv, "Status": "Completed", "TotalScore": 50, "CandidateScore": 34}
+    assert post_result(stack, v2, form=False).json()["applied"] is True
+    assert post_result(stack, {**v2, "Status": "Invalidated"}, form=False).json()["applied"] is True
+    events(stack)
+    # When a re-score arrives, Then it is refused: invitation, candidate summary and versions stay as they were
+    refused(stack, {**v2, "CandidateScore": 40}, results.allowed("Invalidated", "Completed"), form=False)
+    assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["status"] == "Invalidated"
+    listed = stack.api.get("/v1/candidates", query={"status": "Invalidated"}).json()["items"]
+    assert [c["email"] for c in listed] == ["inv@example.com"]
+    versions = results_repo.versions("v2", str(inv))
+    assert [(v["status"], v["result"]["CandidateScore"]) for v in versions] == [("Completed", 34), ("Invalidated", 34)]
 
 
 def test_a_started_test_is_no_longer_available(stack):
@@ -167,6 +266,17 @@ def test_a_started_test_is_no_longer_available(stack):
         ({"TestID": "T" * 65}, "TestID: must be at most 64 characters"),
         ({"Writing_Answer_1": "x" * 20_001}, "Writing_Answer_1: must be at most 20000 characters"),
         ({"OID": {"id": 1}}, "OID: must be a string"),
+        # scores, the duration and the number of writing questions have their ranges
+        ({"Grammar_Score": "1001"}, "Grammar_Score: must be between 0 and 1000 (got 1001)"),
+        ({"Speaking_Score": -1}, "Speaking_Score: must be between 0 and 1000 (got -1)"),
+        ({"Duration": "1441"}, "Duration: must be between 0 and 1440 (got 1441)"),
+        ({"Duration": -0.5}, "Duration: must be between 0 and 1440 (got -0.5)"),
+        ({"Writing_Question_Count": 21}, "Writing_Question_Count: must be between 0 and 20 (got 21)"),
+        ({"Writing_Question_Count": "-1"}, "Writing_Question_Count: must be between 0 and 20 (got -1)"),
+        # a count is a whole number: 2.5 is not silently cut to 2
+        ({"Writing_Question_Count": "2.5"}, "Writing_Question_Count: must be a whole number (got 2.5)"),
+        ({"Writing_Question_Count": 1.5}, "Writing_Question_Count: must be a whole number (got 1.5)"),
+        ({"Writing_Question_Count": "two"}, "Writing_Question_Count: must be a number (got 'two')"),
     ],
 )
 def test_each_validation_message_names_the_field(stack, test_id, change, description):
@@ -224,6 +334,11 @@ def test_each_v2_validation_message_names_the_field(stack, v2_result, change, de
         ("data=%7B%7D&extra=1", FORM, 400, "data: the form must have exactly one field, data, holding the result JSON"),
         ("data=not-json", FORM, 400, "data: is not valid JSON"),
         ("data=%5B1%5D", FORM, 400, "data: must be a JSON object"),
+        ("data=%7B%7D&data=%7B%7D", FORM, 400, "data: the form must have exactly one field, data, holding the result JSON"),
+        ("", FORM, 400, "data: the form must have exactly one field, data, holding the result JSON"),
+        ('{"TestID": ', "application/json", 400, "body: is not valid JSON"),
+        ('["TestID"]', "application/json", 400, "body: must be a JSON object"),
+        ('"3279B035APR"', "application/json", 400, "body: must be a JSON object"),
         ("{}", "text/plain", 415, "content-type: must be application/x-www-form-urlencoded (field data) or application/json"),
     ],
 )

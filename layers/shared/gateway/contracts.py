@@ -98,6 +98,15 @@ class InvitationView(BaseModel):
         alias="email-bounced",
         description="An e-mail to the candidate bounced (or was marked as spam): the address is suppressed.",
     )
+    callback_disabled: bool = Field(
+        default=False,
+        alias="callback-disabled",
+        description="The callbackURL answered 410 Gone: nothing more is sent to it. Registering the "
+        "candidate again with another callbackURL enables the callback.",
+    )
+    callback_disabled_at: str | None = Field(
+        default=None, alias="callback-disabled-at", description="When the callbackURL answered 410 Gone."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- V1
@@ -373,7 +382,10 @@ class DeliveryView(Kebab):
     event_type: str = Field(alias="event-type")
     endpoint: str = Field(description="track:<code> or callback:<invitation id>")
     url: str
-    status: str = Field(description="pending | succeeded | dead | disabled")
+    status: str = Field(
+        description="pending | succeeded | dead | disabled (answered 410 Gone) | skipped (not sent: the "
+        "endpoint was disabled)"
+    )
     attempts: int
     last_status: int | None = Field(default=None, alias="last-status")
     last_error: str | None = Field(default=None, alias="last-error")
@@ -396,7 +408,11 @@ class DeliveryPage(Kebab):
 class ReplayRange(Kebab):
     since: str = Field(alias="from", min_length=10, max_length=40, description="ISO time, inclusive.")
     until: str = Field(alias="to", min_length=10, max_length=40, description="ISO time, inclusive.")
-    status: str | None = Field(default=None, max_length=20)
+    status: str | None = Field(
+        default=None,
+        max_length=20,
+        description="pending | succeeded | dead | disabled | skipped (another is a 400).",
+    )
     endpoint: str | None = Field(default=None, max_length=100)
     event: str | None = Field(default=None, max_length=60, description="Event type.")
     limit: int = Field(default=100, ge=1, le=100, description="At most this many deliveries per call.")

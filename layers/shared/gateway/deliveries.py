@@ -3,7 +3,11 @@
 Flow: events queue -> `dispatch` (one delivery record per endpoint, each queued on the delivery queue)
 -> `deliver` (one attempt; on failure the message is queued again with exponential backoff and jitter for
 about three days, then the delivery is dead and goes to the dead-letter queue). Every attempt of one
-delivery carries the same `webhook-id`, so receivers can de-duplicate. `410 Gone` disables the endpoint.
+delivery carries the same `webhook-id`, so receivers can de-duplicate.
+
+`410 Gone` disables the endpoint and tells the unit's admins (`endpoint.disabled`): a track until it is saved
+again; a V2 callback (persisted on the invitation) until the candidate is registered again with another
+callbackURL. An event for a disabled callback is recorded as a `skipped` delivery (replayable), not sent.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from botocore.exceptions import ClientError
 from gateway import aws, crypto, delivery_http, events, tracks, webhooks
 from gateway.config import get_settings
 from gateway.errors import Unavailable
+from gateway.repo import candidates as candidates_repo
 from gateway.repo import deliveries as repo
 from gateway.repo import now_iso
 from gateway.repo import tracks as tracks_repo
@@ -43,6 +48,10 @@ RESULT_EVENTS = {
     "disabled",
 }
 
+# What a delivery can be: waiting for its next attempt, delivered, given up after the retries (dead-lettered),
+# stopped by a 410 Gone from the endpoint, or never sent because the endpoint was disabled by an earlier 410.
+STATUSES = ("pending", "succeeded", "dead", "disabled", "skipped")
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -50,6 +59,7 @@ class Endpoint:
     url: str
     format: str  # itep-form | json | v2-callback
     secret: str
+    disabled: str | None = None  # why nothing is sent (the delivery is recorded as skipped)
 
 
 def schedule() -> tuple[float, ...]:
@@ -101,6 +111,7 @@ def endpoints_for(event: dict[str, Any]) -> list[Endpoint]:
                     data["callback-url"],
                     "v2-callback",
                     callback_secret(data["key-id"]),
+                    _callback_disabled(int(data["subject"]), data["callback-url"]),
                 )
             )
     else:  # unit events (assignment.expired, inventory.low, ...): every track of the unit or above that asked
@@ -115,6 +126,19 @@ def endpoints_for(event: dict[str, Any]) -> list[Endpoint]:
                     )
                 )
     return found
+
+
+def _callback_disabled(invitation_id: int, url: str) -> str | None:
+    """Why a V2 callback is not sent: its URL answered 410 Gone and is still the invitation's callback."""
+    invitation = candidates_repo.get_invitation(invitation_id)
+    if invitation is None or not candidates_repo.callback_disabled(invitation):
+        return None
+    if invitation["callback_disabled_url"] != url:
+        return None
+    return (
+        f"not sent: the callbackURL answered 410 Gone at {invitation['callback_disabled_at']} and is "
+        "disabled; register the candidate again with another callbackURL to enable it"
+    )
 
 
 def body_for(endpoint: Endpoint, event: dict[str, Any]) -> tuple[bytes, str]:
@@ -199,9 +223,12 @@ def dispatch(event: dict[str, Any]) -> list[str]:
             "expiration": int(time.time()) + repo.RETENTION_SECONDS,
             "key_id": event.get("data", {}).get("key-id") if endpoint.format == "v2-callback" else None,
         }
+        if endpoint.disabled:
+            record |= {"status": "skipped", "last_error": endpoint.disabled}
         stored = repo.create(record)
         if stored is None:
-            _enqueue(record["id"])
+            if not endpoint.disabled:
+                _enqueue(record["id"])
             created.append(record["id"])
         elif stored["status"] == "pending" and int(stored["attempts"]) == 0:
             # The event came back (queueing failed after the put, or the worker crashed there): without
@@ -218,14 +245,24 @@ def _secret(record: dict[str, Any]) -> str:
 
 
 def _disable_endpoint(record: dict[str, Any]) -> None:
-    """Disable a track that answered 410 Gone and tell the unit that owns it (the mailer e-mails its
-    admins). Every 410 of one disabling (deliveries in flight, retries) announces the same event id, so
-    the admins get one e-mail; a V2 callback has no track: its one delivery is what stopped."""
+    """Disable the track or the V2 callback that answered 410 Gone and tell the unit that owns it (the mailer
+    e-mails its admins). Every 410 of one disabling (deliveries in flight, retries) announces the same event
+    id, so the admins get one e-mail. A callback URL that is no longer the invitation's (registered again
+    with another one since) disables nothing: only that delivery stopped."""
     kind, _, name = record["endpoint"].partition(":")
-    track = tracks_repo.disable(record["tree"], name, now_iso()) if kind == "track" else None
+    now = now_iso()
+    track = tracks_repo.disable(record["tree"], name, now) if kind == "track" else None
+    invitation = None
+    if kind == "callback":
+        invitation = candidates_repo.disable_callback(int(name), record["url"], now)
+        if invitation is not None and invitation.get("callback_disabled_url") != record["url"]:
+            invitation = None  # the URL is not the invitation's callback any more: nothing to disable
     if track is not None:
         event_id = f"{events.ENDPOINT_DISABLED}:{record['endpoint']}:{track['disabled_at']}"
         unit_id, unit_path = track["unit_id"], track["unit_path"]
+    elif invitation is not None:
+        event_id = f"{events.ENDPOINT_DISABLED}:{record['endpoint']}:{invitation['callback_disabled_at']}"
+        unit_id, unit_path = record["unit_id"], record["unit_path"]
     else:
         event_id = f"{events.ENDPOINT_DISABLED}:{record['endpoint']}:{record['id']}"
         unit_id, unit_path = record["unit_id"], record["unit_path"]
@@ -237,6 +274,7 @@ def _disable_endpoint(record: dict[str, Any]) -> None:
         {
             "endpoint": record["endpoint"],
             "track": name if kind == "track" else None,
+            "invitation": int(name) if invitation is not None else None,
             "url": record["url"],
             "delivery": record["id"],
             "reason": "the endpoint answered 410 Gone",

@@ -36,6 +36,14 @@ def _iso(field: str, value: str | None, default: str) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _filters(filters: dict[str, str]) -> dict[str, str]:
+    """The listing's filters, checked: an unknown status is the caller's mistake, not an empty listing."""
+    status = filters.get("status")
+    if status and status not in deliveries.STATUSES:
+        raise InvalidInput("status", f"must be one of {', '.join(deliveries.STATUSES)} (got '{status}')")
+    return filters
+
+
 def _attempt(a: dict[str, Any]) -> AttemptView:
     return AttemptView(
         attempt=a["attempt"],
@@ -93,7 +101,7 @@ def page(
         caller.unit_path,
         _iso("from", since, "0000"),
         _iso("to", until, "9999"),
-        filters,
+        _filters(filters),
         min(limit, MAX_PAGE),
         cursor,
     )
@@ -118,6 +126,7 @@ def replay_range(
     """Replay up to `limit` deliveries of the range (newest first); `next_cursor` goes on from there. All
     the checks (dates, cursor) come before the first replay: a 4xx leaves every delivery as it was."""
     start, end = _iso("from", since, ""), _iso("to", until, "")
+    _filters(filters)
     if start > end:
         raise InvalidInput("to", "must not be before from")
     limit = min(limit, MAX_PAGE)

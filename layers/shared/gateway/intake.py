@@ -18,9 +18,10 @@ from gateway.config import get_settings
 from gateway.errors import InvalidInput, Unavailable
 from gateway.repo import candidates, now_iso
 from gateway.repo import results as repo
-from gateway.results import RANK, Result
+from gateway.results import STATES, Result, allowed
 
-# What each state announces (the track event names of the iTEP seed and issue 5).
+# What each applied state announces (the track event names of the iTEP seed and issue 5). Ready announces
+# nothing: no message moves a test to Ready (gateway.results.TRANSITIONS).
 EVENT_OF = {"Started": "started", "Finished": "finished", "Review": "review",
             "Technical Difficulty": "technical-difficulty", "Completed": "completed",
             "Invalidated": "invalidated", "Disabled": "disabled"}  # fmt: skip
@@ -32,7 +33,12 @@ class IntakeReply(BaseModel):
     subject: str = Field(description="The test ID or the invitation id.")
     status: str = Field(description="The test's state after this message.")
     applied: bool = Field(description="False for a duplicate or a stale (out-of-order) message.")
-    reason: str | None = Field(default=None, description="duplicate | stale")
+    reason: str | None = Field(
+        default=None,
+        description="duplicate (the same message again) | stale (refused by the life cycle: out of order, "
+        "or after a final state)",
+    )
+    detail: str | None = Field(default=None, description="For a stale message: the rule that refused it.")
     version: int = Field(description="Number of stored result versions (0: no scores yet).")
     event_id: str | None = Field(default=None, alias="event-id")
 
@@ -46,7 +52,7 @@ def result_expiration(retention_days: int, now: float | None = None) -> int | No
 
 def _current_status(subject: dict[str, Any]) -> str:
     status = str(subject.get("status", "Ready"))
-    return status if status in RANK else "Ready"  # an invitation starts as "Registered"
+    return status if status in STATES else "Ready"  # an invitation starts as "Registered"
 
 
 def _event_data(result: Result, subject: dict[str, Any], version: int) -> dict[str, Any]:
@@ -121,9 +127,17 @@ def take(result: Result, attempts: int = 3, base_url: str = "") -> IntakeReply:
                 version=version,
                 event_id=event_id,
             )
-        if result.rank < RANK[current]:
+        verdict = allowed(current, result.status)
+        if verdict is not True:
+            # Refused by the life cycle (gateway.results): a 200 that changes nothing, so the engine does
+            # not retry it for ever. Nothing is stored, so the same message again is refused again.
             return IntakeReply(
-                subject=result.subject, status=current, applied=False, reason="stale", version=version
+                subject=result.subject,
+                status=current,
+                applied=False,
+                reason="stale",
+                detail=verdict,
+                version=version,
             )
         new_version = version + 1 if result.stores_version else version
         now = now_iso()

@@ -176,13 +176,18 @@ EN: dict[str, dict[str, str]] = {
     # To the unit's admin-emails when a track (or a V2 callback) answered 410 Gone.
     ENDPOINT_DISABLED: {
         "subject": (
-            "{{ unit.name }}: {{ endpoint }} answered 410 Gone{% if track %} and is disabled{% endif %}"
+            "{{ unit.name }}: {{ endpoint }} answered 410 Gone{% if track or invitation %} and is disabled"
+            "{% endif %}"
         ),
         "text": (
             "Hello,\n\n{{ url }} ({{ endpoint }}) answered 410 Gone to a delivery from {{ unit.name }}"
             "{% if track %}, so track {{ track }} is disabled: nothing more is sent to it.\n\n"
             "Once the endpoint works again, save the track again (POST /v1/tracks) to enable it, and "
             "replay what it missed (POST /v1/deliveries/replay).\n"
+            "{% elif invitation %}, so the callback of invitation {{ invitation }} is disabled: nothing "
+            "more is sent to it.\n\nTo enable it, register the candidate again with another callbackURL "
+            "(POST /v2/tests/{testId}/register), and replay what it missed (POST /v1/deliveries/replay, "
+            "status skipped).\n"
             "{% else %}, so delivery {{ delivery }} was stopped.\n\n"
             "Once the endpoint works again, replay it (POST /v1/deliveries/{{ delivery }}/replay).\n"
             "{% endif %}"
@@ -193,6 +198,10 @@ EN: dict[str, dict[str, str]] = {
             "{% if track %}, so track <strong>{{ track }}</strong> is disabled: nothing more is sent to it."
             "</p><p>Once the endpoint works again, save the track again (POST /v1/tracks) to enable it, "
             "and replay what it missed (POST /v1/deliveries/replay).</p>"
+            "{% elif invitation %}, so the callback of invitation <strong>{{ invitation }}</strong> is "
+            "disabled: nothing more is sent to it.</p><p>To enable it, register the candidate again with "
+            "another callbackURL (POST /v2/tests/{testId}/register), and replay what it missed "
+            "(POST /v1/deliveries/replay, status skipped).</p>"
             "{% else %}, so delivery {{ delivery }} was stopped.</p><p>Once the endpoint works again, "
             "replay it (POST /v1/deliveries/{{ delivery }}/replay).</p>{% endif %}{% endblock %}"
         ),
@@ -329,13 +338,18 @@ ES: dict[str, dict[str, str]] = {
     },
     ENDPOINT_DISABLED: {
         "subject": (
-            "{{ unit.name }}: {{ endpoint }} respondió 410 Gone{% if track %} y está desactivado{% endif %}"
+            "{{ unit.name }}: {{ endpoint }} respondió 410 Gone{% if track or invitation %} y está "
+            "desactivado{% endif %}"
         ),
         "text": (
             "Hola:\n\n{{ url }} ({{ endpoint }}) respondió 410 Gone a un envío de {{ unit.name }}"
             "{% if track %}, así que el track {{ track }} está desactivado: ya no se le envía nada.\n\n"
             "Cuando el destino vuelva a funcionar, guarde de nuevo el track (POST /v1/tracks) para "
             "activarlo y reenvíe lo que no recibió (POST /v1/deliveries/replay).\n"
+            "{% elif invitation %}, así que el callback de la invitación {{ invitation }} está desactivado: "
+            "ya no se le envía nada.\n\nPara activarlo, registre de nuevo al candidato con otro callbackURL "
+            "(POST /v2/tests/{testId}/register) y reenvíe lo que no recibió (POST /v1/deliveries/replay, "
+            "status skipped).\n"
             "{% else %}, así que el envío {{ delivery }} se ha detenido.\n\n"
             "Cuando el destino vuelva a funcionar, reenvíelo (POST /v1/deliveries/{{ delivery }}/replay).\n"
             "{% endif %}"
@@ -346,6 +360,10 @@ ES: dict[str, dict[str, str]] = {
             "{% if track %}, así que el track <strong>{{ track }}</strong> está desactivado: ya no se le "
             "envía nada.</p><p>Cuando el destino vuelva a funcionar, guarde de nuevo el track "
             "(POST /v1/tracks) para activarlo y reenvíe lo que no recibió (POST /v1/deliveries/replay).</p>"
+            "{% elif invitation %}, así que el callback de la invitación <strong>{{ invitation }}</strong> "
+            "está desactivado: ya no se le envía nada.</p><p>Para activarlo, registre de nuevo al candidato "
+            "con otro callbackURL (POST /v2/tests/{testId}/register) y reenvíe lo que no recibió "
+            "(POST /v1/deliveries/replay, status skipped).</p>"
             "{% else %}, así que el envío {{ delivery }} se ha detenido.</p><p>Cuando el destino vuelva a "
             "funcionar, reenvíelo (POST /v1/deliveries/{{ delivery }}/replay).</p>{% endif %}{% endblock %}"
         ),
@@ -389,6 +407,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     ENDPOINT_DISABLED: {
         "endpoint": "track:RC",
         "track": "RC",
+        "invitation": None,  # a V2 callback's invitation id instead of a track
         "url": "https://results.example.com/itep",
         "delivery": "dlv_5f0c1e2d3b4a596877665544",
     },

@@ -293,7 +293,7 @@ def plan(event: dict[str, Any], settings: Effective) -> list[Mail]:
         return [Mail(mailtexts.LOW_STOCK, a, context, False) for a in admin_recipients(settings, extra)]
     if kind == ENDPOINT_DISABLED:
         # To the admin-emails of the unit that owns the track (its own or inherited).
-        context = {k: data.get(k) for k in ("endpoint", "track", "url", "delivery")}
+        context = {k: data.get(k) for k in ("endpoint", "track", "invitation", "url", "delivery")}
         return [
             Mail(mailtexts.ENDPOINT_DISABLED, str(a), context, False) for a in settings["admin_emails"] or []
         ]

@@ -118,6 +118,7 @@ def get_invitation(caller: Caller, inv_id: int) -> InvitationView:
     if item is None:
         raise NotFound(f"testInvitationId: no invitation {inv_id}")
     caller.require_scope(item["unit_path"], "testInvitationId")
+    disabled = candidates.callback_disabled(item)
     return InvitationView(
         testInvitationId=int(item["invitation_id"]),
         testId=int(item["test_id"]),
@@ -131,5 +132,9 @@ def get_invitation(caller: Caller, inv_id: int) -> InvitationView:
         candidateId=item["candidate_id"],
         createdAt=item["created_at"],
         updatedAt=item["updated_at"],
-        **{"email-bounced": bool(item.get("email_bounced", False))},
+        **{
+            "email-bounced": bool(item.get("email_bounced", False)),
+            "callback-disabled": disabled,
+            "callback-disabled-at": item.get("callback_disabled_at") if disabled else None,
+        },
     )

@@ -6,9 +6,36 @@ Two dialects arrive on POST /v1/results:
 - V2: JSON `{"TestInvitationId", "Status", "AttemptedOn", "TotalScore", "CandidateScore", "ReportPDFUrl"?}`.
 
 Life cycle: Ready -> Started -> Finished -> Review / Technical Difficulty -> Completed / Invalidated /
-Disabled. A message whose state ranks below the current one is stale and changes nothing (a late
-`Started` never moves a `Completed` test back); the same message twice changes nothing the second time;
-a changed result after the test ended (a re-score) is kept as a new version, earlier versions stay.
+Disabled. Messages arrive late, twice and out of order, so what a message may do depends only on the
+test's current state and the message's state, as the table `TRANSITIONS` says (`allowed` reads it):
+
+    now (rows), message   Rdy Sta Fin Rev TD  Com Inv Dis
+    Ready                  -   y   y   y   y   y   y   y
+    Started                -   -   y   y   y   y   y   y
+    Finished               -   -   -   y   y   y   y   y
+    Review                 -   -   -   -   y   y   y   y
+    Technical Difficulty   -   -   -   y   -   y   y   y
+    Completed              -   -   -   -   -   y   y   y
+    Invalidated            -   -   -   -   -   -   -   y
+    Disabled               -   -   -   -   -   -   -   -
+
+- Forward moves are allowed, and so is skipping states: engines need not report Started or Finished.
+- Review <-> Technical Difficulty: both are the "after the test, before the outcome" stage; a test with a
+  technical difficulty goes to review once it is resolved, and a test under review may reveal one.
+- Nothing moves back: a late Started, Finished, Review or Technical Difficulty after the outcome is stale
+  (a resumed test is reported by the engine as finished or reviewed, never as Started again). No message
+  sets Ready: a test returns to stock only through the inventory (release, expiry), never from the engine.
+- The same state again changes nothing (the test is already there), except Completed -> Completed with a
+  changed result: a re-score, kept as a new version while earlier versions stay readable.
+- Completed -> Invalidated: a released result can still be invalidated (misconduct found after review).
+- Disabled (the test ID voided by the engine: refunded, withdrawn) is reachable from every state and is
+  final: nothing moves a disabled test.
+- Invalidated is final for results: a later Completed (a re-score sent before the invalidation but
+  arriving after it looks the same) never reinstates it; only Disabled may follow.
+
+A refused message is not an error: the engine gets 200 with `applied: false, reason: "stale"` and the
+rule that refused it, so it does not retry for ever. Independently of the table, the same message twice
+(same digest) changes nothing the second time (`reason: "duplicate"`).
 """
 
 from __future__ import annotations
@@ -18,7 +45,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from gateway.errors import InvalidInput, UnsupportedMediaType
@@ -33,8 +60,22 @@ STATES = (
     "Completed",
     "Disabled",
 )
+# The order of the life (stored as `status_rank`, for sorting and reports); what may follow what is
+# decided by TRANSITIONS, not by comparing ranks.
 RANK = {"Ready": 0, "Started": 1, "Finished": 2, "Review": 3, "Technical Difficulty": 3,
         "Completed": 4, "Invalidated": 4, "Disabled": 4}  # fmt: skip
+_AFTER_THE_TEST = frozenset({"Review", "Technical Difficulty", "Completed", "Invalidated", "Disabled"})
+# current state -> the states a message may move the test to (the table of the module docstring)
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "Ready": frozenset({"Started", "Finished"}) | _AFTER_THE_TEST,
+    "Started": frozenset({"Finished"}) | _AFTER_THE_TEST,
+    "Finished": _AFTER_THE_TEST,
+    "Review": _AFTER_THE_TEST - {"Review"},
+    "Technical Difficulty": _AFTER_THE_TEST - {"Technical Difficulty"},
+    "Completed": frozenset({"Completed", "Invalidated", "Disabled"}),  # Completed again: a re-score
+    "Invalidated": frozenset({"Disabled"}),
+    "Disabled": frozenset(),
+}
 # The seed's own sample says "Complete"; engines also send other cases. Both map to the eight states.
 _STATE_BY_NAME = {s.casefold(): s for s in STATES} | {
     "complete": "Completed",
@@ -181,6 +222,16 @@ def _number(
     return number
 
 
+def _count(field: str, value: Any, low: int, high: int) -> int | None:
+    """A whole number (as a number or a string; 2.0 is 2), refused rather than cut when it has a fraction."""
+    number = _number(field, value, low, high)
+    if number is None:
+        return None
+    if number != int(number):
+        raise InvalidInput(field, f"must be a whole number (got {value})")
+    return int(number)
+
+
 def _text(field: str, value: Any, limit: int = MAX_TEXT) -> str | None:
     if value is None:
         return None
@@ -257,6 +308,22 @@ def _state(value: Any) -> str:
     return state
 
 
+def allowed(current: str, new: str) -> Literal[True] | str:
+    """True if a message in state `new` may move a test that is `current`; else why not (the reply's
+    detail). Pure: the table `TRANSITIONS`, explained in the module docstring."""
+    if new in TRANSITIONS[current]:
+        return True
+    if current == "Disabled":
+        return "the test is Disabled, which is final"
+    if new == current:
+        return f"the test is already {current}"
+    if new == "Ready":
+        return "a test never goes back to Ready through a result (only a release or an expiry returns it)"
+    if current == "Invalidated":
+        return "the test is Invalidated: a later result does not reinstate it (only Disabled may follow)"
+    return f"{new} comes before {current} in the life cycle (a late message)"
+
+
 def _cefr(field: str, value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -296,9 +363,9 @@ def _itep(raw: dict[str, Any]) -> Result:
         fields[f"{section}_Score"] = _number(f"{section}_Score", raw.get(f"{section}_Score"), 0, 1000)
         fields[f"{section}_Percent"] = _number(f"{section}_Percent", raw.get(f"{section}_Percent"), 0, 100)
         fields[f"{section}_cefr"] = _cefr(f"{section}_cefr", raw.get(f"{section}_cefr"))
-    count = _number("Writing_Question_Count", raw.get("Writing_Question_Count"), 0, 20)
+    count = _count("Writing_Question_Count", raw.get("Writing_Question_Count"), 0, 20)
     fields["Writing_Question_Count"] = count
-    for n in range(1, int(count or 0) + 1):
+    for n in range(1, (count or 0) + 1):
         fields[f"Writing_Question_{n}"] = _text(f"Writing_Question_{n}", raw.get(f"Writing_Question_{n}"))
         fields[f"Writing_Answer_{n}"] = _text(f"Writing_Answer_{n}", raw.get(f"Writing_Answer_{n}"))
     fields.update(_test_date(raw))

@@ -3,7 +3,9 @@
 Items:
     CAND#<candidate id> / PROFILE   a candidate of one unit; gsi1 = UNIT#<unit> / <created>#<id>; the search
                                     indexes' keys (see `search_keys`); `invitation_ids` (a number set)
-    INV#<invitation id> / INV       an invitation to one test; gsi1 = UNIT#<unit> / <created>#INV#<id>
+    INV#<invitation id> / INV       an invitation to one test; gsi1 = UNIT#<unit> / <created>#INV#<id>;
+                                    callback_disabled_url / _at: the callbackURL that answered 410 Gone (the
+                                    callback is disabled while callback_url is that URL)
 
 A candidate's unit (unit_id, unit_path, gsi1pk, ct_sk) is set when it is created and changed only by a
 transfer: a later registration of the same e-mail never moves it back.
@@ -223,6 +225,39 @@ def get_invitation(invitation_id: int) -> dict[str, Any] | None:
     except ClientError as exc:
         raise storage_error(exc) from exc
     item = resp.get("Item")
+    return from_item(item) if item else None
+
+
+def callback_disabled(invitation: dict[str, Any]) -> bool:
+    """Whether the invitation's callback is disabled: its current callbackURL answered 410 Gone. A
+    registration with another callbackURL enables it again (nothing to write: the URLs differ)."""
+    url = invitation.get("callback_url")
+    return url is not None and invitation.get("callback_disabled_url") == url
+
+
+def disable_callback(invitation_id: int, url: str, now: str) -> dict[str, Any] | None:
+    """Record that `url` answered 410 Gone, if it is still the invitation's callback. Returns the invitation:
+    disabled for `url` (`callback_disabled_url`), with `callback_disabled_at` the first disabling of that URL
+    however many 410s came; or as it is when `url` is not its callback any more (None: no such invitation)."""
+    key = to_item({"pk": f"INV#{invitation_id}", "sk": "INV"})
+    try:
+        resp = aws.dynamodb().update_item(
+            TableName=_table(),
+            Key=key,
+            UpdateExpression="SET callback_disabled_url = :url, callback_disabled_at = :now",
+            ConditionExpression="callback_url = :url AND "
+            "(attribute_not_exists(callback_disabled_url) OR callback_disabled_url <> :url)",
+            ExpressionAttributeValues=values({":url": url, ":now": now}),
+            ReturnValues="ALL_NEW",
+        )
+        return from_item(resp["Attributes"])
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise storage_error(exc) from exc
+    try:  # already disabled for this URL (another 410), another callback URL since, or no such invitation
+        item = aws.dynamodb().get_item(TableName=_table(), Key=key, ConsistentRead=True).get("Item")
+    except ClientError as exc:
+        raise storage_error(exc) from exc
     return from_item(item) if item else None
 
 

@@ -156,9 +156,9 @@ def ping_track(code: Annotated[str, Path(max_length=64)]) -> PingResult:
 @router.get(
     "/v1/deliveries",
     summary="Deliveries of the caller's subtree, newest first, with their status",
-    description="Filters: status (pending, succeeded, dead, disabled), endpoint (track:<code> or "
-    "callback:<invitation>), event (type), from / to (ISO times). A page may hold fewer than limit items "
-    "when filters apply; follow next-cursor.",
+    description="Filters: status (pending, succeeded, dead, disabled, skipped; another is a 400), endpoint "
+    "(track:<code> or callback:<invitation>), event (type), from / to (ISO times). A page may hold fewer "
+    "than limit items when filters apply; follow next-cursor.",
     tags=["Deliveries"],
     responses=documented(200, "A page."),
 )

@@ -64,7 +64,8 @@ REQUEST_BODY = {
     description="iTEP: `application/x-www-form-urlencoded` with ONE field `data` holding the result JSON, "
     "or the same JSON as `application/json`. V2: JSON naming `TestInvitationId`. Signed by the engine: "
     '`x-timestamp`, `x-signature: v1=<hex HMAC-SHA256(engine secret, "<timestamp>.<raw body>")>`. '
-    "A duplicate or stale message is answered 200 with `applied: false`.",
+    "A duplicate, or a message the test's life cycle refuses (out of order, or after a final state), is "
+    "answered 200 with `applied: false` and `reason` duplicate / stale (`detail`: the rule).",
     tags=["Results"],
     responses=documented(200, "Taken in (or recognised as a duplicate / stale message)."),
     openapi_extensions={RAW_BODY: REQUEST_BODY},
