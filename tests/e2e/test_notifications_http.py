@@ -1,5 +1,5 @@
 """E-mail through the local stack: registration -> notifications queue -> mailer -> SES (moto) -> outbox, and
-SES's bounce event -> SNS -> feedback queue -> suppression and `email-bounced`."""
+SES's bounce event -> SNS -> feedback queue -> suppression and `emailBounced`."""
 
 from __future__ import annotations
 
@@ -68,10 +68,10 @@ def test_a_bounce_from_the_ses_simulator_marks_the_invitation_and_suppresses_the
         view = requests.get(
             f"{local_stack.base_url}/v2/invitations/{inv}", headers=headers, timeout=10
         ).json()
-        return bool(view["result"]["email-bounced"])
+        return bool(view["result"]["emailBounced"])
 
-    # Then the invitation shows email-bounced and the address is suppressed for the unit
-    assert wait_for(bounced), "the invitation never showed email-bounced"
+    # Then the invitation shows emailBounced and the address is suppressed for the unit
+    assert wait_for(bounced), "the invitation never showed emailBounced"
     suppressed = requests.get(
         f"{local_stack.base_url}/v1/notifications/suppressions", headers=headers, timeout=10
     )

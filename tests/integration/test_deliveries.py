@@ -291,7 +291,7 @@ def test_410_gone_from_a_v2_callback_disables_it_until_the_candidate_is_register
             return api.get(f"/v2/invitations/{inv}").json()["result"]
 
         inv = register(gone.url)
-        assert (invitation()["callback-disabled"], invitation()["callback-disabled-at"]) == (False, None)
+        assert (invitation()["callbackDisabled"], invitation()["callbackDisabledAt"]) == (False, None)
         v2 = {"TestInvitationId": inv, "Status": "Completed", "TotalScore": 50, "CandidateScore": 34}
         # When the test completes and is re-scored at once, and both callbacks in flight answer 410 Gone
         post_result(local, v2, form=False)
@@ -301,7 +301,7 @@ def test_410_gone_from_a_v2_callback_disables_it_until_the_candidate_is_register
         items = local.api.get("/v1/deliveries").json()["items"]
         assert [(d["endpoint"], d["status"], d["attempts"]) for d in items] == [(f"callback:{inv}", "disabled", 1)] * 2
         view = invitation()
-        assert view["callbackURL"] == gone.url and view["callback-disabled"] is True and view["callback-disabled-at"]
+        assert view["callbackURL"] == gone.url and view["callbackDisabled"] is True and view["callbackDisabledAt"]
         # And the unit's admins got ONE e-mail naming the invitation and how to enable the callback again
         [mail] = admin_mail(ops)
         assert mail.subject == f"Root: callback:{inv} answered 410 Gone and is disabled"
@@ -316,10 +316,10 @@ def test_410_gone_from_a_v2_callback_disables_it_until_the_candidate_is_register
         assert len(admin_mail(ops)) == 1  # no new e-mail: nothing new was disabled
         # When the candidate is registered again with the same callbackURL, Then it stays disabled
         assert register(gone.url) == inv
-        assert invitation()["callback-disabled"] is True
+        assert invitation()["callbackDisabled"] is True
         # When registered again with a new callbackURL, Then the callback is enabled and the next re-score reaches it
         assert register(fresh.url) == inv
-        assert (invitation()["callbackURL"], invitation()["callback-disabled"]) == (fresh.url, False)
+        assert (invitation()["callbackURL"], invitation()["callbackDisabled"]) == (fresh.url, False)
         post_result(local, {**v2, "CandidateScore": 41}, form=False)
         pump(local)
         [request] = fresh.requests
@@ -349,7 +349,7 @@ def test_a_410_from_a_callback_url_replaced_meanwhile_disables_nothing(local):
         [delivery] = local.api.get("/v1/deliveries").json()["items"]
         assert (delivery["status"], delivery["url"]) == ("disabled", old.url)
         view = api.get(f"/v2/invitations/{inv}").json()["result"]
-        assert (view["callbackURL"], view["callback-disabled"]) == (new.url, False)
+        assert (view["callbackURL"], view["callbackDisabled"]) == (new.url, False)
         post_result(local, {**v2, "CandidateScore": 36}, form=False)
         pump(local)
         assert [json.loads(r["body"])["CandidateScore"] for r in new.requests] == [36]

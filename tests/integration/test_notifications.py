@@ -375,8 +375,8 @@ def test_a_bounce_suppresses_the_address_marks_the_invitation_and_tells_the_trac
     published()  # (clear the events queue)
     # When SES reports a permanent bounce for it (SES -> SNS -> feedback queue)
     feed_back(ses_event("Bounce", notify.mail_id(f"invitation.email:{inv}", CANDIDATE), message.id))
-    # Then the invitation shows email-bounced
-    assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["email-bounced"] is True
+    # Then the invitation shows emailBounced
+    assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["emailBounced"] is True
     # And the address is suppressed for the unit
     [suppressed] = stack.api.get("/v1/notifications/suppressions").json()["items"]
     assert suppressed["email"] == CANDIDATE and suppressed["reason"] == "bounce"
@@ -572,7 +572,7 @@ def test_a_bounce_of_the_archive_copy_suppresses_it_but_leaves_the_invitation_al
     # Then the archive address is suppressed, but the candidate's invitation is not marked and no event goes out
     items = stack.api.get("/v1/notifications/suppressions").json()["items"]
     assert [i["email"] for i in items] == ["archive@school.example.com"]
-    assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["email-bounced"] is False
+    assert stack.api.get(f"/v2/invitations/{inv}").json()["result"]["emailBounced"] is False
     assert [e for e in mailer_events() if e["type"] == "invitation.email_bounced"] == []
 
 

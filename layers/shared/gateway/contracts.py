@@ -93,20 +93,16 @@ class InvitationView(BaseModel):
     candidateId: str
     createdAt: str
     updatedAt: str
-    email_bounced: bool = Field(
+    emailBounced: bool = Field(
         default=False,
-        alias="email-bounced",
         description="An e-mail to the candidate bounced (or was marked as spam): the address is suppressed.",
     )
-    callback_disabled: bool = Field(
+    callbackDisabled: bool = Field(
         default=False,
-        alias="callback-disabled",
         description="The callbackURL answered 410 Gone: nothing more is sent to it. Registering the "
         "candidate again with another callbackURL enables the callback.",
     )
-    callback_disabled_at: str | None = Field(
-        default=None, alias="callback-disabled-at", description="When the callbackURL answered 410 Gone."
-    )
+    callbackDisabledAt: str | None = Field(default=None, description="When the callbackURL answered 410 Gone.")
 
 
 # ---------------------------------------------------------------------------------------------- V1

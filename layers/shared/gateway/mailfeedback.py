@@ -2,7 +2,7 @@
 
 - `Send`: SES accepted the message: its record becomes `sent` (the commit point gateway.notify relies on).
 - `Bounce` (permanent) and `Complaint`: each address named is suppressed for the unit that sent the mail
-  (never mailed by it again), the invitation the mail was about shows `email-bounced`, and an
+  (never mailed by it again), the invitation the mail was about shows `emailBounced`, and an
   `invitation.email_bounced` event goes on the events queue for the unit's tracks. A transient bounce
   (mailbox full, ...) is only counted: SES already retried it.
 - Anything else (Delivery, Reject, ...) is acknowledged.

@@ -132,9 +132,7 @@ def get_invitation(caller: Caller, inv_id: int) -> InvitationView:
         candidateId=item["candidate_id"],
         createdAt=item["created_at"],
         updatedAt=item["updated_at"],
-        **{
-            "email-bounced": bool(item.get("email_bounced", False)),
-            "callback-disabled": disabled,
-            "callback-disabled-at": item.get("callback_disabled_at") if disabled else None,
-        },
+        emailBounced=bool(item.get("email_bounced", False)),
+        callbackDisabled=disabled,
+        callbackDisabledAt=item.get("callback_disabled_at") if disabled else None,
     )
