@@ -102,7 +102,9 @@ class InvitationView(BaseModel):
         description="The callbackURL answered 410 Gone: nothing more is sent to it. Registering the "
         "candidate again with another callbackURL enables the callback.",
     )
-    callbackDisabledAt: str | None = Field(default=None, description="When the callbackURL answered 410 Gone.")
+    callbackDisabledAt: str | None = Field(
+        default=None, description="When the callbackURL answered 410 Gone."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- V1
