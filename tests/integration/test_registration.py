@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -147,6 +148,94 @@ BAD_INPUT = [
         "testId: must be at most 9223372036854775807",
     ),
     (
+        "JSON nested 30,000 deep (RecursionError in the parser)",
+        "/v2/tests/1/register",
+        "[" * 30000 + "]" * 30000,
+        {},
+        400,
+        "body: is not valid JSON (nested deeper than 32 levels)",
+    ),
+    (
+        "JSON nested 33 deep",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "extra": json.loads("[" * 32 + "]" * 32)},
+        {},
+        400,
+        "body: is not valid JSON (nested deeper than 32 levels)",
+    ),
+    (
+        "a 5,000-digit number in an ignored field (Python's int-string limit)",
+        "/v2/tests/1/register",
+        '{"emailId": "a@example.com", "fullName": "A", "ignored": ' + "7" * 5000 + "}",
+        {},
+        400,
+        f"body: is not valid JSON (a number has more than {sys.get_int_max_str_digits()} digits)",
+    ),
+    (
+        "lone surrogate in fullName",
+        "/v2/tests/1/register",
+        '{"emailId":"a@b.com","fullName":"\\ud800"}',
+        {},
+        400,
+        "fullName: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in emailId",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "emailId": "amit\udfff@example.com"},
+        {},
+        400,
+        "emailId: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in redirectURL",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "redirectURL": "https://lms.example.com/\ud800"},
+        {},
+        400,
+        "redirectURL: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in callbackURL",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "callbackURL": "https://lms.example.com/cb?x=\udc00"},
+        {},
+        400,
+        "callbackURL: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in an ignored field",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "notes": ["ok", {"text": "\ud83d"}]},
+        {},
+        400,
+        "notes.text: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in a property name",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "\ud800": 1},
+        {},
+        400,
+        "body: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "over-long e-mail",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "emailId": "a" * 64 + "@" + ("b" * 60 + ".") * 3 + "example.com"},
+        {},
+        400,
+        "emailId: must be at most 254 characters",
+    ),
+    (
+        "over-long callback URL",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "callbackURL": "https://lms.example.com/" + "c" * 2048},
+        {},
+        400,
+        "callbackURL: must be at most 2048 characters",
+    ),
+    (
         "body over 64 KiB",
         "/v2/tests/1/register",
         {**SEED_BODY, "pad": "x" * (64 * 1024)},
@@ -185,3 +274,54 @@ def test_an_invitation_id_beyond_the_issued_range_is_rejected(stack):
     assert reply.status == 400 and reply.description.startswith(
         "testInvitationId: must be an integer between 1 and"
     )
+
+
+V1_BAD_INPUT = [
+    ("/v1/org-units", "[" * 30000 + "]" * 30000, "body: is not valid JSON (nested deeper than 32 levels)"),
+    (
+        "/v1/org-units",
+        '{"name": "Campus", "size": ' + "9" * 5000 + "}",
+        f"body: is not valid JSON (a number has more than {sys.get_int_max_str_digits()} digits)",
+    ),
+    ("/v1/org-units", {"name": "Campus \ud800"}, "name: must not contain lone surrogates (U+D800-U+DFFF)"),
+    (
+        "/v1/api-keys",
+        {"org-unit": "ou_\udbff", "role": "integration"},
+        "org-unit: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "/v1/fulfillments",
+        {"product-code": "GTX-Academic-Plus", "assigned-to": {"student-name": "Mary \udc00"}},
+        "assigned-to.student-name: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "/v1/fulfillments",  # the seed allows a JSON string holding the object: its inside is checked too
+        {"product-code": "GTX-Academic-Plus", "assigned-to": '{"student-name": "Mary \\udc00"}'},
+        "assigned-to: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "/v1/fulfillments",  # DynamoDB numbers hold 38 digits; boto3 would raise decimal.Inexact
+        {"product-code": "GTX-Academic-Plus", "assigned-to": {"student-id": int("1" * 39)}},
+        "assigned-to: must not hold a number DynamoDB cannot store (over 38 digits, or beyond 1E+125 or 1E-130)",
+    ),
+    (
+        "/v1/fulfillments",
+        '{"product-code": "GTX-Academic-Plus", "registration": {"score": 1e300}}',
+        "registration: must not hold a number DynamoDB cannot store (over 38 digits, or beyond 1E+125 or 1E-130)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "description"), V1_BAD_INPUT)
+def test_v1_kebab_case_routes_get_the_same_guard(stack, path, body, description):
+    # Given the tables as they are (and test IDs in stock, so a fulfilment could otherwise succeed)
+    from tests.integration.test_provisioning import add_ids
+
+    add_ids(stack.api, 1)
+    before = stack.snapshot()
+    # When unreadable or unstorable JSON is posted to a /v1 route
+    reply = stack.api.post(path, body)
+    # Then it is a 400 naming the field, never a 5xx, and nothing is written
+    assert reply.status == 400, reply.text
+    assert reply.json() == {"statuscode": "400.1", "description": description}
+    assert stack.snapshot() == before
