@@ -344,3 +344,37 @@ def test_v1_kebab_case_routes_get_the_same_guard(stack, path, body, description)
     assert reply.status == 400, reply.text
     assert reply.json() == {"statuscode": "400.1", "description": description}
     assert stack.snapshot() == before
+
+
+def test_a_transaction_refused_for_a_reason_no_retry_fixes_is_not_reported_as_a_concurrent_twin(
+    stack, monkeypatch
+):
+    # Given DynamoDB cancelling the registration's transaction with a ValidationError (what it does with
+    # a value it cannot take: no retry changes that, and no concurrent twin is involved)
+    from botocore.exceptions import ClientError
+
+    from gateway import aws
+
+    calls = []
+
+    class Refusing:
+        def transact_write_items(self, **_):
+            calls.append(1)
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [{"Code": "ValidationError"}, {"Code": "None"}],
+                },
+                "TransactWriteItems",
+            )
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    real = aws.dynamodb()
+    monkeypatch.setattr(aws, "dynamodb", lambda: Refusing())
+    # When a candidate is registered
+    reply = stack.api.post("/v2/tests/1/register", SEED_BODY)
+    # Then it fails at once as our error (logged), not as a 503 asking the client to retry
+    assert len(calls) == 1
+    assert reply.status == 500 and reply.json()["statuscode"] == "500.1", reply.text
