@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import pytest
 
@@ -57,6 +58,26 @@ def test_posting_again_updates_name_and_urls_and_keeps_the_invitation(stack):
     assert stored["callbackURL"] == "https://lms.example.com/cb"
     assert stored["redirectURL"] == "https://lms.example.com/done"
     assert len(stack.items("CandidatesTable")) == 2  # still one candidate, one invitation
+
+
+def test_an_invitation_shows_when_it_was_created_and_last_updated(stack):
+    from datetime import datetime
+
+    # Given a registered candidate
+    first = stack.api.post("/v2/tests/7/register", SEED_BODY).json()["result"]
+    before = stack.api.get(f"/v2/invitations/{first['testInvitationId']}").json()["result"]
+    # Then the invitation carries its creation and update times, ISO 8601 in UTC, equal at first
+    created, updated = (
+        datetime.fromisoformat(before[k].replace("Z", "+00:00")) for k in ("createdAt", "updatedAt")
+    )
+    assert created.utcoffset().total_seconds() == 0 and created == updated
+    # When the same candidate is registered again a little later
+    time.sleep(0.01)
+    stack.api.post("/v2/tests/7/register", {**SEED_BODY, "fullName": "Amit K. Mishra"})
+    after = stack.api.get(f"/v2/invitations/{first['testInvitationId']}").json()["result"]
+    # Then updatedAt moves on and createdAt stays
+    assert after["createdAt"] == before["createdAt"]
+    assert datetime.fromisoformat(after["updatedAt"].replace("Z", "+00:00")) > updated
 
 
 def test_each_test_and_each_candidate_gets_its_own_invitation_and_url(stack):
@@ -378,3 +399,9 @@ def test_a_transaction_refused_for_a_reason_no_retry_fixes_is_not_reported_as_a_
     # Then it fails at once as our error (logged), not as a 503 asking the client to retry
     assert len(calls) == 1
     assert reply.status == 500 and reply.json()["statuscode"] == "500.1", reply.text
+
+
+@pytest.mark.parametrize("written", ["+1", "1_000", "1.0"])
+def test_an_invitation_id_must_be_plain_digits_too(stack, written):
+    reply = stack.api.get(f"/v2/invitations/{written}")
+    assert (reply.status, reply.description) == (400, "testInvitationId: must be an integer")
