@@ -11,6 +11,8 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 STAMP := $(VENV)/.installed
 PORT ?= 3000
+# The local stack's state folder (python -m local reads the same variable; relative to the repository).
+LOCAL_STATE_DIR ?= .local
 
 .PHONY: help run test unit integration e2e lint validate checkov bench reset clean build build-check deploy browser
 
@@ -85,8 +87,10 @@ PROFILE ?= dev
 deploy: build $(TOOLS)/.installed ## sam deploy of the built bundle (PROFILE=dev|prod from samconfig.toml; first time: make deploy GUIDED=1)
 	$(TOOLS)/bin/sam deploy --config-env $(PROFILE) $(if $(GUIDED),--guided)
 
-reset: ## Forget everything the local stack stored
-	rm -rf .local
+reset: ## Forget everything the local stack stored (its state folder: LOCAL_STATE_DIR, default .local)
+	@case "$(abspath $(LOCAL_STATE_DIR))" in /|$(abspath .)|$(abspath $(HOME))) \
+		echo "make reset: refusing to remove LOCAL_STATE_DIR=$(LOCAL_STATE_DIR)"; exit 1;; esac
+	rm -rf -- "$(LOCAL_STATE_DIR)"
 
 clean: reset ## Remove virtual environments and build output
 	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam build .pytest_cache .mypy_cache .ruff_cache

@@ -187,3 +187,62 @@ def test_listing_pages_have_no_duplicates_or_gaps(stack):
     assert len(seen) == len(set(seen)) == 8 and made <= set(seen)
     tampered = stack.api.get("/v1/org-units", query={"cursor": "AAAA" + "x" * 40})
     assert tampered.status == 400 and tampered.description == "cursor: is not a cursor this API issued"
+
+
+@pytest.mark.parametrize("role", ["admin", "support", "integration"])
+@pytest.mark.parametrize(
+    ("where", "in_scope"), [("own", True), ("child", True), ("sibling", False), ("parent", False)]
+)
+def test_probe_matrix_revoking_keys(stack, tree, role, where, in_scope):
+    # Given a key of the unit `where`, and a caller's key of role `role` in the own unit
+    units, _ = tree
+    target = stack.api.post("/v1/api-keys", {"org-unit": units[where], "role": "integration"}).json()
+    api = stack.api.as_key(_key(stack, units["own"], role))
+    # When the caller revokes it
+    reply = api.delete(f"/v1/api-keys/{target['key-id']}")
+    # Then only an admin may, and only below or in its own unit; a refused revocation changes nothing
+    if role != "admin":
+        assert reply.status == 403 and reply.json()["statuscode"] == "403.1", reply.text
+    elif in_scope:
+        assert reply.status == 200 and reply.json()["revoked-at"], reply.text
+    else:
+        assert reply.status == 403 and reply.json()["statuscode"] == "403.2", reply.text
+    still_works = stack.api.as_key(target["api-key"]).post("/v2/tests/5/register", REGISTER).status == 200
+    assert still_works is not (role == "admin" and in_scope)
+
+
+def test_creating_a_unit_replies_id_name_and_parent_defaulting_to_the_callers_unit(stack, tree):
+    units, _ = tree
+    # Given an admin of the own unit
+    api = stack.api.as_key(_key(stack, units["own"], "admin"))
+    # When it creates a unit without naming a parent
+    reply = api.post("/v1/org-units", {"name": "Evening classes"})
+    # Then the reply has the contract's fields, and the parent is the caller's unit
+    assert reply.status == 201, reply.text
+    created = reply.json()
+    assert {"id", "name", "parent-id"} <= created.keys()
+    assert created["name"] == "Evening classes" and created["parent-id"] == units["own"]
+    assert created["id"].startswith("ou_") and created["id"] not in units.values()
+    # And naming a parent (a child of the caller's unit) puts it there
+    under_child = api.post("/v1/org-units", {"name": "Lab", "parent-id": units["child"]}).json()
+    assert under_child["parent-id"] == units["child"]
+    # And the root admin's default parent is the root
+    assert stack.api.post("/v1/org-units", {"name": "HQ"}).json()["parent-id"] == stack.root
+
+
+def test_creating_a_key_replies_its_id_secret_unit_role_and_signing_secret_once(stack, tree):
+    units, _ = tree
+    # When the root admin creates an integration key for a unit below it
+    reply = stack.api.post("/v1/api-keys", {"org-unit": units["child"], "role": "integration"})
+    # Then the reply has every field the contract promises, the secrets shown this once
+    assert reply.status == 201, reply.text
+    created = reply.json()
+    assert {"key-id", "api-key", "org-unit", "role", "signing-secret"} <= created.keys()
+    assert created["org-unit"] == units["child"] and created["role"] == "integration"
+    assert created["api-key"].startswith(created["key-id"] + ".")
+    assert isinstance(created["signing-secret"], str) and len(created["signing-secret"]) >= 32
+    # And the key works for its unit
+    assert stack.api.as_key(created["api-key"]).post("/v2/tests/5/register", REGISTER).status == 200
+    # And neither secret is listed again
+    listed = repr(stack.api.get("/v1/api-keys").json())
+    assert created["api-key"].split(".", 1)[1] not in listed and created["signing-secret"] not in listed

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 
 import pytest
 
@@ -56,6 +58,26 @@ def test_posting_again_updates_name_and_urls_and_keeps_the_invitation(stack):
     assert stored["callbackURL"] == "https://lms.example.com/cb"
     assert stored["redirectURL"] == "https://lms.example.com/done"
     assert len(stack.items("CandidatesTable")) == 2  # still one candidate, one invitation
+
+
+def test_an_invitation_shows_when_it_was_created_and_last_updated(stack):
+    from datetime import datetime
+
+    # Given a registered candidate
+    first = stack.api.post("/v2/tests/7/register", SEED_BODY).json()["result"]
+    before = stack.api.get(f"/v2/invitations/{first['testInvitationId']}").json()["result"]
+    # Then the invitation carries its creation and update times, ISO 8601 in UTC, equal at first
+    created, updated = (
+        datetime.fromisoformat(before[k].replace("Z", "+00:00")) for k in ("createdAt", "updatedAt")
+    )
+    assert created.utcoffset().total_seconds() == 0 and created == updated
+    # When the same candidate is registered again a little later
+    time.sleep(0.01)
+    stack.api.post("/v2/tests/7/register", {**SEED_BODY, "fullName": "Amit K. Mishra"})
+    after = stack.api.get(f"/v2/invitations/{first['testInvitationId']}").json()["result"]
+    # Then updatedAt moves on and createdAt stays
+    assert after["createdAt"] == before["createdAt"]
+    assert datetime.fromisoformat(after["updatedAt"].replace("Z", "+00:00")) > updated
 
 
 def test_each_test_and_each_candidate_gets_its_own_invitation_and_url(stack):
@@ -147,6 +169,113 @@ BAD_INPUT = [
         "testId: must be at most 9223372036854775807",
     ),
     (
+        "JSON nested 30,000 deep (RecursionError in the parser)",
+        "/v2/tests/1/register",
+        "[" * 30000 + "]" * 30000,
+        {},
+        400,
+        "body: is not valid JSON (nested deeper than 32 levels)",
+    ),
+    (
+        "JSON nested 33 deep",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "extra": json.loads("[" * 32 + "]" * 32)},
+        {},
+        400,
+        "body: is not valid JSON (nested deeper than 32 levels)",
+    ),
+    (
+        "a 5,000-digit number in an ignored field (Python's int-string limit)",
+        "/v2/tests/1/register",
+        '{"emailId": "a@example.com", "fullName": "A", "ignored": ' + "7" * 5000 + "}",
+        {},
+        400,
+        f"body: is not valid JSON (a number has more than {sys.get_int_max_str_digits()} digits)",
+    ),
+    (
+        "lone surrogate in fullName",
+        "/v2/tests/1/register",
+        '{"emailId":"a@b.com","fullName":"\\ud800"}',
+        {},
+        400,
+        "fullName: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in emailId",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "emailId": "amit\udfff@example.com"},
+        {},
+        400,
+        "emailId: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in redirectURL",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "redirectURL": "https://lms.example.com/\ud800"},
+        {},
+        400,
+        "redirectURL: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in callbackURL",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "callbackURL": "https://lms.example.com/cb?x=\udc00"},
+        {},
+        400,
+        "callbackURL: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in an ignored field",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "notes": ["ok", {"text": "\ud83d"}]},
+        {},
+        400,
+        "notes.text: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "lone surrogate in a property name",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "\ud800": 1},
+        {},
+        400,
+        "body: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "over-long e-mail",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "emailId": "a" * 64 + "@" + ("b" * 60 + ".") * 3 + "example.com"},
+        {},
+        400,
+        "emailId: must be at most 254 characters",
+    ),
+    (
+        "over-long callback URL",
+        "/v2/tests/1/register",
+        {**SEED_BODY, "callbackURL": "https://lms.example.com/" + "c" * 2048},
+        {},
+        400,
+        "callbackURL: must be at most 2048 characters",
+    ),
+    (
+        "testId with an underscore",
+        "/v2/tests/1_000/register",
+        SEED_BODY,
+        {},
+        400,
+        "testId: must be an integer",
+    ),
+    ("testId with a plus sign", "/v2/tests/+1/register", SEED_BODY, {}, 400, "testId: must be an integer"),
+    ("testId as a decimal", "/v2/tests/1.0/register", SEED_BODY, {}, 400, "testId: must be an integer"),
+    ("testId with a space", "/v2/tests/ 1/register", SEED_BODY, {}, 400, "testId: must be an integer"),
+    (
+        "testId in Arabic-Indic digits",
+        "/v2/tests/\u0661/register",
+        SEED_BODY,
+        {},
+        400,
+        "testId: must be an integer",
+    ),
+    (
         "body over 64 KiB",
         "/v2/tests/1/register",
         {**SEED_BODY, "pad": "x" * (64 * 1024)},
@@ -185,3 +314,94 @@ def test_an_invitation_id_beyond_the_issued_range_is_rejected(stack):
     assert reply.status == 400 and reply.description.startswith(
         "testInvitationId: must be an integer between 1 and"
     )
+
+
+V1_BAD_INPUT = [
+    ("/v1/org-units", "[" * 30000 + "]" * 30000, "body: is not valid JSON (nested deeper than 32 levels)"),
+    (
+        "/v1/org-units",
+        '{"name": "Campus", "size": ' + "9" * 5000 + "}",
+        f"body: is not valid JSON (a number has more than {sys.get_int_max_str_digits()} digits)",
+    ),
+    ("/v1/org-units", {"name": "Campus \ud800"}, "name: must not contain lone surrogates (U+D800-U+DFFF)"),
+    (
+        "/v1/api-keys",
+        {"org-unit": "ou_\udbff", "role": "integration"},
+        "org-unit: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "/v1/fulfillments",
+        {"product-code": "GTX-Academic-Plus", "assigned-to": {"student-name": "Mary \udc00"}},
+        "assigned-to.student-name: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "/v1/fulfillments",  # the seed allows a JSON string holding the object: its inside is checked too
+        {"product-code": "GTX-Academic-Plus", "assigned-to": '{"student-name": "Mary \\udc00"}'},
+        "assigned-to: must not contain lone surrogates (U+D800-U+DFFF)",
+    ),
+    (
+        "/v1/fulfillments",  # DynamoDB numbers hold 38 digits; boto3 would raise decimal.Inexact
+        {"product-code": "GTX-Academic-Plus", "assigned-to": {"student-id": int("1" * 39)}},
+        "assigned-to: must not hold a number DynamoDB cannot store (over 38 digits, or beyond 1E+125 or 1E-130)",
+    ),
+    (
+        "/v1/fulfillments",
+        '{"product-code": "GTX-Academic-Plus", "registration": {"score": 1e300}}',
+        "registration: must not hold a number DynamoDB cannot store (over 38 digits, or beyond 1E+125 or 1E-130)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "description"), V1_BAD_INPUT)
+def test_v1_kebab_case_routes_get_the_same_guard(stack, path, body, description):
+    # Given the tables as they are (and test IDs in stock, so a fulfilment could otherwise succeed)
+    from tests.integration.test_provisioning import add_ids
+
+    add_ids(stack.api, 1)
+    before = stack.snapshot()
+    # When unreadable or unstorable JSON is posted to a /v1 route
+    reply = stack.api.post(path, body)
+    # Then it is a 400 naming the field, never a 5xx, and nothing is written
+    assert reply.status == 400, reply.text
+    assert reply.json() == {"statuscode": "400.1", "description": description}
+    assert stack.snapshot() == before
+
+
+def test_a_transaction_refused_for_a_reason_no_retry_fixes_is_not_reported_as_a_concurrent_twin(
+    stack, monkeypatch
+):
+    # Given DynamoDB cancelling the registration's transaction with a ValidationError (what it does with
+    # a value it cannot take: no retry changes that, and no concurrent twin is involved)
+    from botocore.exceptions import ClientError
+
+    from gateway import aws
+
+    calls = []
+
+    class Refusing:
+        def transact_write_items(self, **_):
+            calls.append(1)
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [{"Code": "ValidationError"}, {"Code": "None"}],
+                },
+                "TransactWriteItems",
+            )
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    real = aws.dynamodb()
+    monkeypatch.setattr(aws, "dynamodb", lambda: Refusing())
+    # When a candidate is registered
+    reply = stack.api.post("/v2/tests/1/register", SEED_BODY)
+    # Then it fails at once as our error (logged), not as a 503 asking the client to retry
+    assert len(calls) == 1
+    assert reply.status == 500 and reply.json()["statuscode"] == "500.1", reply.text
+
+
+@pytest.mark.parametrize("written", ["+1", "1_000", "1.0"])
+def test_an_invitation_id_must_be_plain_digits_too(stack, written):
+    reply = stack.api.get(f"/v2/invitations/{written}")
+    assert (reply.status, reply.description) == (400, "testInvitationId: must be an integer")

@@ -207,6 +207,15 @@ ROW = {"test-id": "T0001", "password": "pw", "test-type": "Academic-Plus", "stat
         ({"status": "Lost"}, "status: unknown status 'Lost'"),
         ({"assigned-to": "{"}, "assigned-to: is not valid JSON"),
         ({"assigned-to": '"text"'}, "assigned-to: must be a JSON object"),
+        (
+            {"assigned-to": "[" * 2000 + "]" * 2000},
+            "assigned-to: is not valid JSON (nested deeper",
+        ),
+        ({"assigned-to": '{"name": "Mary \\ud800"}'}, "assigned-to.name: must not contain lone surrogates"),
+        (
+            {"assigned-to": '{"id": ' + "1" * 39 + "}"},
+            "assigned-to: must not hold a number DynamoDB cannot store",
+        ),
         ({"assigned-to": '{"expire": "2024-13-01"}'}, "assigned-to.expire: must be an ISO date or date-time"),
         ({"password": "caf\ufffd"}, "row: is not valid UTF-8 text"),
     ],

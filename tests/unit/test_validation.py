@@ -1,10 +1,15 @@
 """Field rules of the V2 registration contract and the error texts a client sees."""
 
+import json
+import sys
+from urllib.parse import quote
+
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from gateway.contracts import CreateApiKey, RegisterRequest
 from gateway.http.errors import describe_validation
+from gateway.validation import JsonRefused, PlainInt, loads_json, storable_numbers
 
 
 def _error_of(**body) -> str:
@@ -74,3 +79,123 @@ def test_malformed_json_is_reported_as_such():
         describe_validation([{"type": "json_invalid", "loc": ("body", 3), "msg": "x"}])
         == "body: is not valid JSON"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("emailId", "amit\ud800@example.com"),
+        ("fullName", "\ud800"),
+        ("fullName", "Amit \udfff Mishra"),
+        ("callbackURL", "https://lms.example.com/\udc00"),
+        ("redirectURL", "https://lms.example.com/done?x=\udbff"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_naming_the_field(field, value):
+    # Given a body whose field holds half of a UTF-16 pair (JSON's "\ud800": no UTF-8 encoding exists)
+    body = {"emailId": "a@b.de", "fullName": "A", field: value}
+    # Then validation names the field and the reason
+    assert _error_of(**body) == f"{field}: must not contain lone surrogates (U+D800-U+DFFF)"
+
+
+def test_a_character_outside_the_bmp_is_not_a_lone_surrogate():
+    # JSON's "\ud83d\ude00" is one code point in Python: a valid pair is accepted
+    request = RegisterRequest.model_validate(
+        json.loads('{"emailId": "a@b.de", "fullName": "Amit \\ud83d\\ude00"}')
+    )
+    assert request.fullName == "Amit \U0001f600"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ('{"a": ', "", "is not valid JSON"),
+        ("[" * 30000 + "]" * 30000, "", "is not valid JSON (nested deeper than 32 levels)"),
+        ("[" * 33 + "]" * 33, "", "is not valid JSON (nested deeper than 32 levels)"),
+        (
+            '{"n": ' + "1" * 5000 + "}",
+            "",
+            f"is not valid JSON (a number has more than {sys.get_int_max_str_digits()} digits)",
+        ),
+        ('"\\ud800"', "", "must not contain lone surrogates (U+D800-U+DFFF)"),
+        ('{"a": [1, {"b": "x\\udc00"}]}', "a.b", "must not contain lone surrogates (U+D800-U+DFFF)"),
+        ('{"a": {"\\ud800": 1}}', "a", "must not contain lone surrogates (U+D800-U+DFFF)"),
+    ],
+)
+def test_untrusted_json_fails_only_with_a_reason_and_a_place(text, field, reason):
+    with pytest.raises(JsonRefused) as refused:
+        loads_json(text)
+    assert (refused.value.field, refused.value.reason) == (field, reason)
+
+
+def test_untrusted_json_within_the_limits_parses_as_usual():
+    deepest = "[" * 32 + "]" * 32
+    assert loads_json(deepest) == json.loads(deepest)
+    assert loads_json('{"n": ' + "1" * 4000 + ', "s": "\\ud83d\\ude00"}') == {
+        "n": int("1" * 4000),
+        "s": "\U0001f600",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "storable"),
+    [
+        ({"a": [1, 2.5, "x", True, None]}, True),
+        ({"n": int("9" * 38)}, True),
+        ({"n": -int("9" * 38)}, True),
+        ({"n": int("9" * 39)}, False),
+        ({"n": 10**40}, False),  # boto3 refuses to round even trailing zeros away
+        ({"n": 1e125}, True),
+        ({"n": 1e126}, False),
+        ({"n": [1e-130]}, True),
+        ({"n": {"m": 1e-200}}, False),
+        ({"n": 0.0}, True),
+    ],
+)
+def test_numbers_are_checked_against_what_dynamodb_stores(value, storable):
+    from gateway.repo import to_item
+
+    assert storable_numbers(value) is storable
+    if storable:
+        to_item({"v": value})  # boto3's serialiser takes it (DynamoDB refuses a few more than boto3 does)
+
+
+@pytest.mark.parametrize("text", ["1_000", "+1", "1.0", " 1", "1 ", "\u0661", "0x10", "1e3", ""])
+def test_a_path_integer_is_plain_ascii_digits(text):
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(PlainInt).validate_python(text)
+    assert "must be an integer" in str(refused.value)
+
+
+def test_a_path_integer_in_plain_digits_is_taken():
+    assert TypeAdapter(PlainInt).validate_python("0042") == 42
+    assert TypeAdapter(PlainInt).validate_python("-5") == -5  # the route's bounds say "greater than 0"
+
+
+@pytest.mark.parametrize(
+    ("media_type", "body", "description"),
+    [
+        (
+            "application/x-www-form-urlencoded",
+            "data=" + quote("[" * 3000 + "]" * 3000),
+            "data: is not valid JSON (nested deeper than 32 levels)",
+        ),
+        (
+            "application/json",
+            '{"TotalScore": ' + "5" * 5000 + "}",
+            "body: is not valid JSON (a number has more",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "data=" + quote('{"Comments": "ok \\ud800"}'),
+            "Comments: must not contain lone surrogates (U+D800-U+DFFF)",
+        ),
+    ],
+)
+def test_the_engines_result_json_is_read_as_safely_as_a_request_body(media_type, body, description):
+    from gateway import results
+    from gateway.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        results.parse_body(media_type, body.encode())
+    assert refused.value.description.startswith(description)

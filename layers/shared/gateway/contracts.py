@@ -11,7 +11,18 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from gateway.validation import Email, OptionalEmail, OptionalUrl, PersonName, ShortText
+from gateway.validation import (
+    LONE_SURROGATE,
+    UNSTORABLE_NUMBER,
+    Email,
+    JsonRefused,
+    OptionalEmail,
+    OptionalUrl,
+    PersonName,
+    ShortText,
+    loads_json,
+    storable_numbers,
+)
 
 
 class Role(StrEnum):
@@ -171,16 +182,18 @@ class Health(BaseModel):
 def _json_object(value: Any) -> Any:
     """`assigned-to` / `registration`: a JSON object, or a string holding one (the seed says JSON string)."""
     if isinstance(value, str):
-        import json
-
         try:
-            value = json.loads(value)
-        except ValueError as exc:
+            value = loads_json(value)
+        except JsonRefused as exc:
+            if exc.reason == LONE_SURROGATE:
+                raise ValueError(exc.reason) from exc
             raise ValueError("must be a JSON object") from exc
     if value is not None and not isinstance(value, dict):
         raise ValueError("must be a JSON object")
     if value is not None and not _finite(value):
         raise ValueError("must not hold NaN or Infinity (not JSON numbers)")
+    if value is not None and not storable_numbers(value):
+        raise ValueError(UNSTORABLE_NUMBER)
     return value
 
 

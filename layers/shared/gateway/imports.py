@@ -47,6 +47,7 @@ from gateway.inventory_contracts import CreateImport, ImportCreated, ImportStatu
 from gateway.repo import batch, directory, now_iso, objects
 from gateway.repo import imports as repo
 from gateway.repo import inventory as inventory_repo
+from gateway.validation import UNSTORABLE_NUMBER, JsonRefused, loads_json, storable_numbers
 
 logger = Logger(child=True)
 CHUNK = 100
@@ -251,11 +252,14 @@ def parse_row(row: tabular.Row) -> Parsed:
         if len(raw_assigned) > MAX_ASSIGNED_TO:
             raise InvalidInput("assigned-to", f"must be at most {MAX_ASSIGNED_TO} characters of JSON")
         try:
-            assigned = json.loads(raw_assigned, parse_constant=_no_constant)
-        except ValueError as exc:
-            raise InvalidInput("assigned-to", "is not valid JSON") from exc
+            assigned = loads_json(raw_assigned, parse_constant=_no_constant)
+        except JsonRefused as exc:
+            where = f"assigned-to.{exc.field}" if exc.field else "assigned-to"
+            raise InvalidInput(where, exc.reason) from exc
         if not isinstance(assigned, dict):
             raise InvalidInput("assigned-to", "must be a JSON object")
+        if not storable_numbers(assigned):
+            raise InvalidInput("assigned-to", UNSTORABLE_NUMBER)
         if "expire" in assigned:
             expiry.parse_expire(assigned["expire"])
         assigned = assigned or None

@@ -49,6 +49,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from gateway.errors import InvalidInput, UnsupportedMediaType
+from gateway.validation import JsonRefused, loads_json
 
 STATES = (
     "Ready",
@@ -190,9 +191,9 @@ def parse_body(media_type: str, body: bytes) -> dict[str, Any]:
     else:
         raise UnsupportedMediaType(f"content-type: must be {FORM} (field data) or {JSON}")
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(where, "is not valid JSON") from exc
+        value = loads_json(text)
+    except JsonRefused as exc:
+        raise InvalidInput(exc.field or where, exc.reason) from exc
     if not isinstance(value, dict):
         raise InvalidInput(where, "must be a JSON object")
     return value

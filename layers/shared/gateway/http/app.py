@@ -2,13 +2,16 @@
 
 Before powertools resolves a request (and validates its body), `Api.handle` answers, in this order:
 404 for a path no route matches, 405 (with Allow) for a method the path does not have, 413 for a body
-over the limit, 401/403 for a missing, unknown, wrong-role or out-of-scope key, and 415 for a body that
-is not JSON. Authentication therefore happens before any input is parsed.
+over the limit, 401/403 for a missing, unknown, wrong-role or out-of-scope key, 415 for a body that
+is not JSON, and 400 for a JSON body that cannot be read safely (malformed, nested too deep, a number past
+Python's int-string limit, a lone surrogate anywhere). Authentication therefore happens before any input
+is parsed, and powertools validates the body parsed here instead of parsing it again.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway import auth, idempotency, observability
+from gateway import auth, idempotency, observability, validation
 from gateway.config import get_settings
 from gateway.contracts import Role
 from gateway.errors import (
@@ -36,6 +39,7 @@ from gateway.http.errors import describe_validation, envelope, from_domain
 logger = Logger(child=True)
 F = TypeVar("F", bound=Callable[..., Any])
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+JSON = "application/json"
 TITLE = "Assessment Gateway"
 VERSION = "1.0.0"
 DESCRIPTION = (
@@ -49,11 +53,11 @@ DESCRIPTION = (
 @dataclass(frozen=True)
 class Policy:
     roles: frozenset[Role] | None  # None: no API key (public, or the engine when `engine`)
-    body: str | None = "application/json"  # media type the body must have, None: no body expected
+    body: str | None = JSON  # media type the body must have, None: no body expected
     engine: bool = False  # signed by the test engine's secret instead of a tenant key
 
 
-def requires(*roles: Role, body: str | None = "application/json") -> Callable[[F], F]:
+def requires(*roles: Role, body: str | None = JSON) -> Callable[[F], F]:
     """Mark a route as needing an API key of one of `roles`. Returns the function itself (powertools
     reads its signature for validation)."""
 
@@ -102,6 +106,36 @@ class RawRequest:
     base_url: str = ""
 
 
+@dataclass(frozen=True)
+class ParsedBody:
+    text: str
+    value: Any
+
+
+# The body the guard parsed, for powertools' validation (its deserializer) to take instead of parsing again.
+parsed_body: ContextVar[ParsedBody | None] = ContextVar("parsed_body", default=None)
+
+
+def _json_body(text: str) -> Any:
+    """powertools' JSON deserializer: the guard's parse of this very text, else a parse that fails only with
+    JSONDecodeError (the one error powertools turns into a validation error; anything else would be a 502)."""
+    held = parsed_body.get()
+    if held is not None and held.text == text:
+        return held.value
+    try:
+        return validation.loads_json(text)
+    except validation.JsonRefused as exc:
+        raise json.JSONDecodeError(str(exc), text, 0) from exc
+
+
+def parse_json_body(text: str) -> Any:
+    """A request body as JSON, or InvalidInput naming the field (or `body`) and the reason."""
+    try:
+        return validation.loads_json(text)
+    except validation.JsonRefused as exc:
+        raise InvalidInput(exc.field or "body", exc.reason) from exc
+
+
 # Per request, not per resolver: routers are shared by every resolver that includes them (powertools points
 # `router.current_event` at the last one), so routes read request facts from here.
 current_request: ContextVar[RawRequest] = ContextVar("current_request")
@@ -139,7 +173,7 @@ class Api:
     """A powertools resolver (validation on) with the project's routers, policies and error envelope."""
 
     def __init__(self, *routers: Router, docs: bool = False) -> None:
-        self.resolver = APIGatewayRestResolver(enable_validation=True)
+        self.resolver = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_body)
         for router in routers:
             self.resolver.include_router(router)
         self.resolver.exception_handler(DomainError)(from_domain)
@@ -175,7 +209,9 @@ class Api:
                 return route
         raise MethodNotAllowed(method, sorted({r.method for r in matching}))
 
-    def _guard(self, event: Mapping[str, Any]) -> None:
+    def _guard(self, event: Mapping[str, Any]) -> ParsedBody | None:
+        """The checks API Gateway leaves to the function (see the module's docstring); the JSON body parsed,
+        when the route takes one."""
         method = str(event.get("httpMethod", "")).upper()
         route = self.route_for(method, str(event.get("path", "")))
         policy: Policy = getattr(route.func, "__gateway_policy__", Policy(frozenset({Role.ADMIN})))
@@ -195,9 +231,12 @@ class Api:
             if media != policy.body:
                 raise UnsupportedMediaType(f"content-type: must be {policy.body} (got '{media or 'none'}')")
             try:
-                body.decode("utf-8")
+                text = body.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise InvalidInput("body", "is not valid UTF-8") from exc
+            if policy.body == JSON:
+                return ParsedBody(text, parse_json_body(text))
+        return None
 
     def lambda_handler(
         self, *, metrics: bool = True
@@ -218,9 +257,10 @@ class Api:
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
-            self._guard(event)
+            parsed = self._guard(event)
         except DomainError as exc:
             return _proxy_reply(from_domain(exc))
+        held = parsed_body.set(parsed)
         token = idempotency.lambda_context.set(context)
         request = current_request.set(
             RawRequest(raw_body(event), _media_type(event.get("headers")), request_base_url(event))
@@ -229,6 +269,7 @@ class Api:
             return self.resolver.resolve(event, context)
         finally:
             auth.set_caller(None)
+            parsed_body.reset(held)
             idempotency.lambda_context.reset(token)
             current_request.reset(request)
 

@@ -72,10 +72,33 @@ def error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+# Why a transaction item may be cancelled when a retry can still get through: "None" (this item was fine,
+# another failed), a concurrent writer (a conflict, or a condition that no longer holds), a busy table. Any
+# other reason (ValidationError, ItemCollectionSizeLimitExceeded, ...) refuses what the request holds.
+RETRYABLE_CANCELLATIONS = {
+    None,
+    "None",
+    "TransactionConflict",
+    "ConditionalCheckFailed",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+}
+
+
+def cancellation_reasons(exc: Exception) -> list[str | None]:
+    response = getattr(exc, "response", None) or {}
+    return [reason.get("Code") for reason in response.get("CancellationReasons", [])]
+
+
+def retryable_cancellation(exc: Exception) -> bool:
+    """A cancelled transaction a retry may get through (no item refused for what it holds)."""
+    return all(reason in RETRYABLE_CANCELLATIONS for reason in cancellation_reasons(exc))
+
+
 def storage_error(exc: Exception) -> DomainError:
     """What a failed DynamoDB call means to the client: busy (503, retry) or our bug (500, logged)."""
     code = error_code(exc)
-    if code in THROTTLING or code == "TransactionCanceledException":
+    if code in THROTTLING or (code == "TransactionCanceledException" and retryable_cancellation(exc)):
         return Unavailable(f"The data store is busy ({code}); retry the request.")
     logger.exception("data store call failed", extra={"error_code": code})
     return StorageFailure("Internal error while storing data.")

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from gateway import aws
 from gateway.config import get_settings
 from gateway.errors import Unavailable
-from gateway.repo import error_code, from_item, storage_error, to_item, values
+from gateway.repo import error_code, from_item, retryable_cancellation, storage_error, to_item, values
 
 
 class InvitationIdTaken(Exception):
@@ -54,6 +54,15 @@ class Registration:
 # character, so "<value><sep>" is an exact match and "<value>" a prefix.
 SEP = " "
 NAME_SEP = "\x1f"
+# Why a transaction item may be cancelled when a retry can still succeed ("None": the item was fine, another
+# one failed; the rest: a concurrent twin holds the items, or the table is busy).
+RETRYABLE_CANCELLATIONS = {
+    None,
+    "None",
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+}
 
 
 def tree_of(unit_path: str) -> str:
@@ -210,6 +219,8 @@ def upsert_registration(reg: Registration, attempts: int = 5) -> None:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 raise InvitationIdTaken(str(reg.invitation_id)) from exc
+            if not retryable_cancellation(exc):  # ValidationError and the like: not a concurrent twin
+                raise storage_error(exc) from exc
             if attempt == attempts - 1:
                 raise Unavailable(
                     "The candidate is being registered concurrently; retry the request."

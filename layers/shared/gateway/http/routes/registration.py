@@ -14,7 +14,7 @@ from gateway.auth import current_caller
 from gateway.contracts import InvitationView, RegisterRequest, RegisterResult, Role, V2Envelope
 from gateway.http.app import ANY_ROLE, requires
 from gateway.http.routes.common import documented
-from gateway.validation import INT64_MAX
+from gateway.validation import INT64_MAX, PlainInt
 
 router = Router()  # type: ignore[no-untyped-call]
 metrics = Metrics()
@@ -30,7 +30,7 @@ metrics = Metrics()
 )
 @requires(Role.ADMIN, Role.INTEGRATION)
 def register(
-    testId: Annotated[int, Path(gt=0, le=INT64_MAX, description="Test id (Int64).")],
+    testId: Annotated[PlainInt, Path(gt=0, le=INT64_MAX, description="Test id (Int64).")],
     request: Annotated[RegisterRequest, Body()],
 ) -> V2Envelope[RegisterResult]:
     result = registration.register(current_caller(), testId, request)
@@ -46,6 +46,6 @@ def register(
 )
 @requires(*ANY_ROLE, body=None)
 def get_invitation(
-    testInvitationId: Annotated[int, Path(gt=0, le=INT64_MAX, description="Invitation id (Int64).")],
+    testInvitationId: Annotated[PlainInt, Path(gt=0, le=INT64_MAX, description="Invitation id (Int64).")],
 ) -> V2Envelope[InvitationView]:
     return V2Envelope[InvitationView](result=registration.get_invitation(current_caller(), testInvitationId))
