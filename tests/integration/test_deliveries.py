@@ -435,6 +435,9 @@ def test_replay_by_time_range(local, receiver):
     assert len(receiver.requests) == 2
     bad = local.api.post("/v1/deliveries/replay", {"from": "2999-01-01", "to": "2000-01-01"})
     assert bad.status == 400 and bad.description == "to: must not be before from"
+    # An unknown delivery is a 404 naming the path parameter, for one replay and for reading it
+    for missing in (local.api.post("/v1/deliveries/dlv_nope/replay"), local.api.get("/v1/deliveries/dlv_nope")):
+        assert missing.status == 404 and missing.description == "deliveryId: no delivery 'dlv_nope'"
 
 
 OPS = {"code": "OPS", "format": "json", "events": ["assignment.expired"]}

@@ -160,6 +160,7 @@ def test_a_second_delete_is_a_404_and_so_is_the_export(seeded):
     again = stack.api.delete(f"/v1/candidates/{seeded['candidate']}")
     # Then the candidate is not found, and nothing changes
     assert again.status == 404 and again.json()["statuscode"] == "404.2"
+    assert again.json()["description"].startswith("candidateId: no candidate")  # names the path parameter
     assert stack.api.get(f"/v1/candidates/{seeded['candidate']}/export").status == 404
 
 

@@ -83,7 +83,7 @@ def view(item: dict[str, Any], with_attempts: bool = False) -> DeliveryView:
 def _mine(caller: Caller, delivery: str) -> dict[str, Any]:
     item = repo.get(delivery)
     if item is None or item.get("tree") != caller.tree:
-        raise NotFound(f"id: no delivery '{delivery}'")
+        raise NotFound(f"deliveryId: no delivery '{delivery}'")
     caller.require_scope(item["unit_path"], "id")
     return item
 
@@ -116,7 +116,7 @@ def replay_one(caller: Caller, delivery: str) -> DeliveryView:
     _mine(caller, delivery)
     item = deliveries.replay(delivery)
     if item is None:
-        raise NotFound(f"id: no delivery '{delivery}'")
+        raise NotFound(f"deliveryId: no delivery '{delivery}'")
     return view(item)
 
 

@@ -139,7 +139,7 @@ def _settings() -> Any:
 def _subject(caller: Caller, candidate_id: str) -> _Subject:
     profile = repo.get(_settings().candidates_table, f"CAND#{candidate_id}", "PROFILE")
     if profile is None:
-        raise NotFound(f"id: no candidate '{candidate_id}'")
+        raise NotFound(f"candidateId: no candidate '{candidate_id}'")
     caller.require_scope(str(profile["unit_path"]), "id")
     return _Subject(profile)
 
