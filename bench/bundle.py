@@ -26,9 +26,9 @@ print(time.perf_counter() - t)
 """
 
 
-def importtime_top(path: str, name: str, top: int = 5) -> list[dict[str, Any]]:
+def importtime_top(path: str, name: str, fn_env: dict[str, str], top: int = 5) -> list[dict[str, Any]]:
     """The `top` modules with the largest cumulative import time when `path` is imported."""
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    env = {**os.environ, **fn_env, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
     code = (
         "import importlib.util, sys; s = importlib.util.spec_from_file_location(sys.argv[2], sys.argv[1]); "
         "m = importlib.util.module_from_spec(s); s.loader.exec_module(m)"
@@ -55,13 +55,11 @@ def run() -> dict[str, Any]:
     problems = bundle.over_limits(sizes)
     handlers = cold_start.handlers()
     import_ms = {
-        name: statistics.median(
-            cold_start._sample(cold_start._HANDLER, path, f"fn_{name}") for _ in range(RUNS)
-        )
-        for name, path in handlers.items()
+        name: cold_start._medians(cold_start._HANDLER, path, f"fn_{name}", env_extra=env)[0]
+        for name, (path, env) in handlers.items()
     }
     heaviest = max(import_ms, key=lambda n: import_ms[n])
-    baseline = statistics.median(cold_start._sample(cold_start._BASELINE) for _ in range(RUNS))
+    baseline = cold_start._medians(cold_start._BASELINE)[0]
     xray_env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     xray = statistics.median(
         float(
@@ -78,7 +76,7 @@ def run() -> dict[str, Any]:
         "heaviest_handler": {
             "function": heaviest,
             "import_ms": round(import_ms[heaviest] * 1000, 1),
-            "importtime_top5": importtime_top(handlers[heaviest], f"fn_{heaviest}"),
+            "importtime_top5": importtime_top(handlers[heaviest][0], f"fn_{heaviest}", handlers[heaviest][1]),
         },
         # Why API functions do not load the powertools Tracer: this, on top of their import time.
         "xray_sdk_import": {

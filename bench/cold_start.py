@@ -12,6 +12,7 @@ import os
 import statistics
 import subprocess
 import sys
+from typing import Any
 
 import yaml
 
@@ -44,21 +45,41 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
-def handlers() -> dict[str, str]:
+def _template() -> dict[str, Any]:
     with open("template.yaml") as fh:
-        template = yaml.load(fh, Loader=_Loader)
+        return dict(yaml.load(fh, Loader=_Loader))
+
+
+def _literal(variables: dict[str, Any] | None) -> dict[str, str]:
+    """The environment variables with literal values (references to resources are left out)."""
+    return {k: str(v) for k, v in (variables or {}).items() if isinstance(v, str | int | float | bool)}
+
+
+def handlers() -> dict[str, tuple[str, dict[str, str]]]:
+    """Each function's handler file and the literal environment Lambda gives it (Globals, then its own)."""
+    template = _template()
+    shared = _literal(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables"))
     found = {}
     for name, res in template["Resources"].items():
         if res.get("Type") == "AWS::Serverless::Function":
             props = res["Properties"]
             module = props["Handler"].rsplit(".", 1)[0]
-            found[name] = os.path.join(props["CodeUri"], module.replace(".", "/") + ".py")
+            own = _literal(props.get("Environment", {}).get("Variables"))
+            found[name] = (
+                os.path.join(props["CodeUri"], module.replace(".", "/") + ".py"),
+                {**shared, **own},
+            )
     return found
 
 
-def _sample_both(code: str, *args: str) -> tuple[float, float]:
+def _sample_both(code: str, *args: str, env_extra: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the interpreter) of one fresh run of `code`."""
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"}
+    env = {
+        **os.environ,
+        **(env_extra or {}),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
     out = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
     )
@@ -66,21 +87,17 @@ def _sample_both(code: str, *args: str) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
-def _sample(code: str, *args: str) -> float:
-    return _sample_both(code, *args)[0]
-
-
-def _medians(code: str, *args: str) -> tuple[float, float]:
-    samples = [_sample_both(code, *args) for _ in range(RUNS)]
+def _medians(code: str, *args: str, env_extra: dict[str, str] | None = None) -> tuple[float, float]:
+    samples = [_sample_both(code, *args, env_extra=env_extra) for _ in range(RUNS)]
     return statistics.median(w for w, _ in samples), statistics.median(c for _, c in samples)
 
 
 def run() -> dict[str, object]:
     baseline, baseline_cpu = _medians(_BASELINE)
     handlers_out: dict[str, object] = {}
-    for name, path in handlers().items():
-        imported, imported_cpu = _medians(_HANDLER, path, f"fn_{name}")
-        with_client, _ = _medians(_HANDLER, path, f"fn_{name}", "client")
+    for name, (path, env) in handlers().items():
+        imported, imported_cpu = _medians(_HANDLER, path, f"fn_{name}", env_extra=env)
+        with_client, _ = _medians(_HANDLER, path, f"fn_{name}", "client", env_extra=env)
         handlers_out[name] = {
             "import_ms": round(imported * 1000, 1),
             "ratio": round(imported / baseline, 2),
