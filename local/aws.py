@@ -173,7 +173,7 @@ class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         from local import motopatch
 
-        motopatch.install()  # transactions whose cost does not grow with table size
+        motopatch.install()  # transactions and SQS calls whose cost does not grow with table or queue size
         self.host = host
         self.requested_port = port
         self.app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
