@@ -349,6 +349,36 @@ def test_a_second_stack_in_the_same_process_is_refused(local_stack: LocalStack, 
 # ------------------------------------------------------------------------------------------------
 
 
+def test_a_message_sent_with_a_delay_is_handled_when_due(local_stack: LocalStack) -> None:
+    # Given a poller on a queue of the stack's moto (a send with a delay wakes no poller: it could find nothing)
+    from local.sqs import QueuePoller, SqsSource
+
+    sqs = _client(local_stack, "sqs")
+    name = f"later-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    handled: list[float] = []
+
+    class Function:
+        def invoke(self, event: dict[str, Any]) -> None:
+            handled.extend(time.monotonic() for _ in event["Records"])
+
+    source = SqsSource("Fn", "Later", f"arn:aws:sqs:us-east-1:123456789012:{name}", url, concurrency=2)
+    poller = QueuePoller(source, Function(), local_stack.moto_url, "us-east-1", idle_seconds=0.2)  # type: ignore[arg-type]
+    poller.start()
+    try:
+        # When a message is sent with a delay of one second (a delivery retry)
+        sent = time.monotonic()
+        sqs.send_message(QueueUrl=url, MessageBody="retry", DelaySeconds=1)
+        deadline = sent + 10
+        while not handled and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+        sqs.delete_queue(QueueUrl=url)
+    # Then the poller's regular polls hand it over once it is due, not before
+    assert len(handled) == 1 and 1.0 <= handled[0] - sent < 3.0
+
+
 def test_changes_are_snapshotted_shortly_after_the_last_write(local_stack: LocalStack) -> None:
     # Given an item written through moto
     table = _template().physical_name("CandidatesTable")
@@ -435,7 +465,11 @@ def test_local_engine_secret_chooses_the_engine_secret(
 
             def post(secret: str, stamp: str) -> requests.Response:
                 mac = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
-                headers = {"content-type": "application/json", "x-timestamp": stamp, "x-signature": f"v1={mac}"}
+                headers = {
+                    "content-type": "application/json",
+                    "x-timestamp": stamp,
+                    "x-signature": f"v1={mac}",
+                }
                 return requests.post(f"{stack.base_url}/v1/results", data=body, headers=headers, timeout=30)
 
             now = int(time.time())
