@@ -210,8 +210,10 @@ class MotoServer:
                 return make_server(
                     self.host, port, self.app, threaded=True, request_handler=_QuietMotoRequestHandler
                 )
-            except OSError:
+            except (OSError, SystemExit) as exc:  # werkzeug exits (SystemExit) when the port is taken
                 if index == len(candidates) - 1:
+                    if isinstance(exc, SystemExit):
+                        raise OSError(f"cannot serve moto on {self.host}:{port}: the port is in use") from exc
                     raise
         raise AssertionError("unreachable")
 

@@ -349,6 +349,26 @@ def test_a_second_stack_in_the_same_process_is_refused(local_stack: LocalStack, 
 # ------------------------------------------------------------------------------------------------
 
 
+def test_moto_takes_another_port_when_the_last_one_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the port of the last moto server taken by another socket (werkzeug exits when it cannot bind)
+    import socket
+
+    from local import aws as local_aws
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        monkeypatch.setattr(local_aws, "_last_port", taken)
+        # When a server starts without a port of its own, Then it serves on another one
+        server = local_aws.MotoServer()
+        server.start()
+        try:
+            assert server.port != taken
+        finally:
+            server.stop()
+
+
 def test_a_message_sent_with_a_delay_is_handled_when_due(local_stack: LocalStack) -> None:
     # Given a poller on a queue of the stack's moto (a send with a delay wakes no poller: it could find nothing)
     from local.sqs import QueuePoller, SqsSource
