@@ -369,6 +369,52 @@ def test_moto_takes_another_port_when_the_last_one_is_taken(monkeypatch: pytest.
             server.stop()
 
 
+def test_moto_keeps_connections_open_between_calls_and_closes_them_on_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given moto's server in this process, and a count of the TCP connections clients open
+    import urllib3.connection
+
+    from local import aws as local_aws
+
+    connects: list[int] = []
+    original = urllib3.connection.HTTPConnection.connect
+
+    def connect(self: Any) -> None:
+        connects.append(1)
+        original(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", connect)
+    monkeypatch.setattr(
+        local_aws, "_last_port", local_aws._last_port
+    )  # the session stack's port stays its own
+    server = local_aws.MotoServer()
+    server.start()
+    bucket = f"keep-alive-{uuid.uuid4().hex[:8]}"
+    try:
+        s3 = local_aws.client("s3", server.url)
+        # When one client makes calls of every reply shape: a body, a HEAD (a length but no body), a 204
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k", Body=b"12345")
+        assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 5
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"12345"
+        s3.delete_object(Bucket=bucket, Key="k")
+        # Then they all went over one connection
+        assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+        assert len(connects) == 1
+        s3.delete_bucket(Bucket=bucket)
+        # And when the server stops, the connection kept for the client is closed (its thread ends)
+        serving = server._server
+        assert serving is not None and len(serving.local_connections) == 1  # type: ignore[attr-defined]
+        server.stop()
+        deadline = time.monotonic() + 5
+        while serving.local_connections and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        assert not serving.local_connections  # type: ignore[attr-defined]
+    finally:
+        server.stop()
+
+
 def test_a_message_sent_with_a_delay_is_handled_when_due(local_stack: LocalStack) -> None:
     # Given a poller on a queue of the stack's moto (a send with a delay wakes no poller: it could find nothing)
     from local.sqs import QueuePoller, SqsSource
