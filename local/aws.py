@@ -9,9 +9,12 @@ lock so a slow client cannot stall the others.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import socket
 import threading
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,11 +147,33 @@ def _operation(environ: Mapping[str, Any], body: bytes) -> str | None:
 
 
 class _QuietMotoRequestHandler(MotoRequestHandler):
-    """moto's request handler without one log line per request; refuses work once stopped."""
+    """moto's request handler without one log line per request, keeping connections open between requests;
+    refuses work once stopped.
+
+    werkzeug's server answers every request with ``Connection: close`` (its streaming replies cannot tell
+    where a reply ends otherwise), so each boto3 call paid a new TCP connection and a new server thread,
+    and left a socket in TIME_WAIT: about 25 per fault-run result. The app here (:class:`SerialisedApp`)
+    reads the whole request body and buffers the whole reply, so :meth:`run_wsgi` sends the reply with its
+    length and the connection serves the client's next request (HTTP/1.1 keep-alive, which botocore uses).
+    """
 
     # HTTP/1.1 keep-alive (botocore reuses its connections) and no Nagle delay on small replies.
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        open_connections = getattr(self.server, "local_connections", None)
+        if open_connections is not None:
+            with _CONNECTIONS_LOCK:
+                open_connections.add(self.connection)
+
+    def finish(self) -> None:
+        open_connections = getattr(self.server, "local_connections", None)
+        if open_connections is not None:
+            with _CONNECTIONS_LOCK:
+                open_connections.discard(self.connection)
+        super().finish()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
@@ -163,7 +188,55 @@ class _QuietMotoRequestHandler(MotoRequestHandler):
             return False
         return True
 
+    def run_wsgi(self) -> None:
+        """One request through the (buffering) app; the reply carries its length, the connection stays
+        open unless the client asked to close it (or the app failed)."""
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        reply: list[Any] = []
 
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            reply[:] = [status, headers]
+            return _unsupported_write
+
+        try:
+            result = self.server.app(environ, start_response)  # type: ignore[attr-defined]
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            status, headers = reply
+        except Exception:
+            self.close_connection = True
+            print("local stack: moto failed on a request:")
+            traceback.print_exc()
+            self.send_error(500, "moto failed on the request")
+            return
+        code_text, _, reason = str(status).partition(" ")
+        code = int(code_text)
+        bodiless = self.command == "HEAD" or 100 <= code < 200 or code in (204, 304)
+        self.send_response(code, reason)
+        for key, value in headers:
+            name = key.lower()
+            if name in ("connection", "transfer-encoding") or (name == "content-length" and not bodiless):
+                continue  # a HEAD reply keeps the length of what a GET would return
+            self.send_header(key, value)
+        if not bodiless:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not bodiless:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+
+def _unsupported_write(data: bytes) -> None:
+    raise RuntimeError("the local moto server takes replies from the app's result, not write()")
+
+
+_CONNECTIONS_LOCK = threading.Lock()
 _last_port: int | None = None
 
 
@@ -173,7 +246,7 @@ class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         from local import motopatch
 
-        motopatch.install()  # transactions whose cost does not grow with table size
+        motopatch.install()  # transactions and SQS calls whose cost does not grow with table or queue size
         self.host = host
         self.requested_port = port
         self.app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
@@ -207,11 +280,15 @@ class MotoServer:
         )
         for index, port in enumerate(candidates):
             try:
-                return make_server(
+                server = make_server(
                     self.host, port, self.app, threaded=True, request_handler=_QuietMotoRequestHandler
                 )
-            except OSError:
+                server.local_connections = set()  # type: ignore[attr-defined]
+                return server
+            except (OSError, SystemExit) as exc:  # werkzeug exits (SystemExit) when the port is taken
                 if index == len(candidates) - 1:
+                    if isinstance(exc, SystemExit):
+                        raise OSError(f"cannot serve moto on {self.host}:{port}: the port is in use") from exc
                     raise
         raise AssertionError("unreachable")
 
@@ -220,6 +297,13 @@ class MotoServer:
             self._server.local_stopped = True  # type: ignore[attr-defined]
             self._server.shutdown()
             self._server.server_close()
+            # Connections kept open for the clients' next requests: closed, so their threads end and
+            # the clients open new ones (to the next server on this port, if any).
+            with _CONNECTIONS_LOCK:
+                kept = list(self._server.local_connections)  # type: ignore[attr-defined]
+            for connection in kept:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None

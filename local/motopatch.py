@@ -1,4 +1,6 @@
-"""moto's ``TransactWriteItems`` without a copy of every table it touches.
+"""moto made to cost what AWS's operations cost: transactions without table copies, SQS without rescans.
+
+**TransactWriteItems.**
 
 moto 5.2 backs a transaction up by ``copy.deepcopy`` of each table named in it (once per item, the same
 table again for every item) and puts the copies back if any item fails. A transaction therefore costs time
@@ -11,6 +13,17 @@ journal instead of the copies: before each item runs, a deep copy of just that i
 kept, and a failed transaction puts those items back in reverse order. moto derives indexes from the
 items on every query, so restoring items restores them; template tables declare no streams (a stream
 record of a rolled-back write would stay, as it would not in AWS, so :func:`install` refuses such tables).
+
+**SQS.** moto 5.2's ``ReceiveMessage`` checks each message it returns against the queue's retention period
+by computing *every* queue attribute, three of which (``ApproximateNumberOfMessages``, ``...Delayed``,
+``...NotVisible``) walk the whole queue reading the clock once or twice per message; ``SendMessage``
+computes all attributes too, to read ``ContentBasedDeduplication``. A receive of 10 therefore cost
+O(10 x queue length): measured 19 ms on an empty queue, 314 ms with 500 delayed messages, 840 ms with
+2,000, under the local stack's lock (the delivery queue holds every retry in flight, the events queue the
+whole backlog of a burst). :func:`install` reads the retention period straight from the queue and makes
+the three counts and the visible-message list read the clock once per call: same results (the counts are
+"approximate" in AWS too; one instant per call is what they describe), cost O(queue length) per call with
+a small constant, and none per message returned.
 """
 
 from __future__ import annotations
@@ -26,9 +39,44 @@ def install() -> None:
     if _installed:
         return
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import Queue, SQSBackend
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
+    Queue.messages = property(_visible_messages)  # type: ignore[assignment, method-assign]
+    Queue.approximate_number_of_messages_delayed = property(_delayed_count)  # type: ignore[assignment, method-assign]
+    Queue.approximate_number_of_messages_not_visible = property(_not_visible_count)  # type: ignore[assignment, method-assign]
     _installed = True
+
+
+def _retained(self: Any, queue_name: str, message: Any) -> bool:
+    """moto's retention check, reading the one attribute it needs (not all of them)."""
+    from moto.core.utils import unix_time
+
+    retention_period = int(self.get_queue(queue_name).message_retention_period)
+    return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+
+def _visible_messages(self: Any) -> list[Any]:
+    """``Queue.messages``: visible and not delayed, against one reading of the clock."""
+    from moto.core.utils import unix_time_millis
+
+    now = unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _delayed_count(self: Any) -> int:
+    from moto.core.utils import unix_time_millis
+
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+def _not_visible_count(self: Any) -> int:
+    from moto.core.utils import unix_time_millis
+
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if not now > m.visible_at)
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:

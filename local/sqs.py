@@ -23,7 +23,8 @@ For every ``Type: SQS`` event of a template function, :func:`wire_sqs` starts a 
 
 Polls are short (``WaitTimeSeconds=0``: moto runs one request at a time, so a long poll would stall every
 other call); an idle poller looks again every ``idle_seconds`` and at once when the stack sees a message
-sent to its queue (the stack's moto observer calls :meth:`QueuePoller.wake`).
+sent to its queue (the stack's moto observer calls :meth:`QueuePoller.wake`), unless the message was sent
+with a delay: it cannot be received before then, and the regular polls find it when it is due.
 """
 
 from __future__ import annotations
@@ -171,13 +172,16 @@ class QueuePoller:
         self._backlog = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._local = threading.local()
+        self._client: Any = None
+        self._client_lock = threading.Lock()
 
     def _sqs(self) -> Any:
-        client = getattr(self._local, "sqs", None)
-        if client is None:
-            client = self._local.sqs = moto_client("sqs", self.endpoint_url)
-        return client
+        """One client for the poller's threads (botocore clients are thread-safe; its pool holds a
+        connection per thread). Building one costs tens of milliseconds of loading service models."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = moto_client("sqs", self.endpoint_url)
+            return self._client
 
     def start(self) -> None:
         for index in range(self.source.concurrency):
@@ -305,7 +309,7 @@ def wire_sqs(context: Any, sources: list[EventSource]) -> None:
         context.stoppers.append(poller.stop)
 
     def observe(exchange: MotoExchange) -> None:
-        if exchange.operation in SEND_OPERATIONS and exchange.status < 300:
+        if exchange.operation in SEND_OPERATIONS and exchange.status < 300 and _visible_now(exchange):
             queue = _queue_name(exchange)
             for poller in pollers:
                 if queue is None or poller.source.queue_url.rsplit("/", 1)[-1] == queue:
@@ -315,18 +319,45 @@ def wire_sqs(context: Any, sources: list[EventSource]) -> None:
     context.stoppers.append(lambda: _discard(context.observers, observe))
 
 
-def _queue_name(exchange: MotoExchange) -> str | None:
-    """The name of the queue a send went to (JSON or query protocol), None when it cannot be told."""
+def _fields(exchange: MotoExchange) -> dict[str, Any]:
+    """The request's parameters: the JSON body, or the query protocol's form (first value of each)."""
     import json
     from urllib.parse import parse_qs
 
-    url: Any = None
     try:
-        url = json.loads(exchange.request_body or b"{}").get("QueueUrl")
-    except (ValueError, AttributeError):
-        found = parse_qs(exchange.request_body.decode("utf-8", "replace")).get("QueueUrl")
-        url = found[0] if found else None
+        found = json.loads(exchange.request_body or b"{}")
+    except ValueError:
+        form = parse_qs(exchange.request_body.decode("utf-8", "replace"))
+        return {key: values[0] for key, values in form.items()}
+    return found if isinstance(found, dict) else {}
+
+
+def _queue_name(exchange: MotoExchange) -> str | None:
+    """The name of the queue a send went to (JSON or query protocol), None when it cannot be told."""
+    url = _fields(exchange).get("QueueUrl")
     return str(url).rstrip("/").rsplit("/", 1)[-1] if url else None
+
+
+def _seconds(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _visible_now(exchange: MotoExchange) -> bool:
+    """Whether a send may have made a message receivable at once. Not when every message it sent is
+    delayed (``DelaySeconds`` > 0: a retry scheduled for later) or every visibility change hides the
+    message again: a poller woken now would find nothing, and its regular polls (every ``idle_seconds``)
+    pick the message up when it is due, as they would have anyway. When in doubt (query-protocol batches),
+    yes."""
+    fields = _fields(exchange)
+    operation = exchange.operation or ""
+    name = "DelaySeconds" if operation.startswith("SendMessage") else "VisibilityTimeout"
+    entries = fields.get("Entries") if operation.endswith("Batch") else [fields]
+    if not isinstance(entries, list) or not entries:
+        return True
+    return any(not isinstance(entry, dict) or _seconds(entry.get(name)) == 0 for entry in entries)
 
 
 def _discard(items: list[Callable[..., Any]], item: Callable[..., Any]) -> None:

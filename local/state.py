@@ -243,12 +243,14 @@ class Debouncer:
         self._thread.start()
 
     def touch(self) -> None:
+        """Note a change. Called for every write the stack serves, so it wakes the thread only when it is
+        idle: once a run is pending, the thread wakes at its due time and reads the latest touch then."""
         with self._condition:
             now = time.monotonic()
             self._last = now
             if self._first is None:
                 self._first = now
-            self._condition.notify()
+                self._condition.notify()
 
     def stop(self) -> None:
         with self._condition:

@@ -349,6 +349,102 @@ def test_a_second_stack_in_the_same_process_is_refused(local_stack: LocalStack, 
 # ------------------------------------------------------------------------------------------------
 
 
+def test_moto_takes_another_port_when_the_last_one_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the port of the last moto server taken by another socket (werkzeug exits when it cannot bind)
+    import socket
+
+    from local import aws as local_aws
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        monkeypatch.setattr(local_aws, "_last_port", taken)
+        # When a server starts without a port of its own, Then it serves on another one
+        server = local_aws.MotoServer()
+        server.start()
+        try:
+            assert server.port != taken
+        finally:
+            server.stop()
+
+
+def test_moto_keeps_connections_open_between_calls_and_closes_them_on_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given moto's server in this process, and a count of the TCP connections clients open
+    import urllib3.connection
+
+    from local import aws as local_aws
+
+    connects: list[int] = []
+    original = urllib3.connection.HTTPConnection.connect
+
+    def connect(self: Any) -> None:
+        connects.append(1)
+        original(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", connect)
+    monkeypatch.setattr(
+        local_aws, "_last_port", local_aws._last_port
+    )  # the session stack's port stays its own
+    server = local_aws.MotoServer()
+    server.start()
+    bucket = f"keep-alive-{uuid.uuid4().hex[:8]}"
+    try:
+        s3 = local_aws.client("s3", server.url)
+        # When one client makes calls of every reply shape: a body, a HEAD (a length but no body), a 204
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k", Body=b"12345")
+        assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 5
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"12345"
+        s3.delete_object(Bucket=bucket, Key="k")
+        # Then they all went over one connection
+        assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+        assert len(connects) == 1
+        s3.delete_bucket(Bucket=bucket)
+        # And when the server stops, the connection kept for the client is closed (its thread ends)
+        serving = server._server
+        assert serving is not None and len(serving.local_connections) == 1  # type: ignore[attr-defined]
+        server.stop()
+        deadline = time.monotonic() + 5
+        while serving.local_connections and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        assert not serving.local_connections  # type: ignore[attr-defined]
+    finally:
+        server.stop()
+
+
+def test_a_message_sent_with_a_delay_is_handled_when_due(local_stack: LocalStack) -> None:
+    # Given a poller on a queue of the stack's moto (a send with a delay wakes no poller: it could find nothing)
+    from local.sqs import QueuePoller, SqsSource
+
+    sqs = _client(local_stack, "sqs")
+    name = f"later-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    handled: list[float] = []
+
+    class Function:
+        def invoke(self, event: dict[str, Any]) -> None:
+            handled.extend(time.monotonic() for _ in event["Records"])
+
+    source = SqsSource("Fn", "Later", f"arn:aws:sqs:us-east-1:123456789012:{name}", url, concurrency=2)
+    poller = QueuePoller(source, Function(), local_stack.moto_url, "us-east-1", idle_seconds=0.2)  # type: ignore[arg-type]
+    poller.start()
+    try:
+        # When a message is sent with a delay of one second (a delivery retry)
+        sent = time.monotonic()
+        sqs.send_message(QueueUrl=url, MessageBody="retry", DelaySeconds=1)
+        deadline = sent + 10
+        while not handled and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+        sqs.delete_queue(QueueUrl=url)
+    # Then the poller's regular polls hand it over once it is due, not before
+    assert len(handled) == 1 and 1.0 <= handled[0] - sent < 3.0
+
+
 def test_changes_are_snapshotted_shortly_after_the_last_write(local_stack: LocalStack) -> None:
     # Given an item written through moto
     table = _template().physical_name("CandidatesTable")
@@ -435,7 +531,11 @@ def test_local_engine_secret_chooses_the_engine_secret(
 
             def post(secret: str, stamp: str) -> requests.Response:
                 mac = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
-                headers = {"content-type": "application/json", "x-timestamp": stamp, "x-signature": f"v1={mac}"}
+                headers = {
+                    "content-type": "application/json",
+                    "x-timestamp": stamp,
+                    "x-signature": f"v1={mac}",
+                }
                 return requests.post(f"{stack.base_url}/v1/results", data=body, headers=headers, timeout=30)
 
             now = int(time.time())

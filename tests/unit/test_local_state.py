@@ -40,3 +40,41 @@ def test_a_snapshot_of_a_table_holds_what_a_scan_reads(monkeypatch):
         scanned = client.scan(TableName="t")["Items"]
         assert items == [encode_item(item) for item in scanned]
         assert decode_item(items[0]) == ITEM
+
+
+def test_snapshots_run_once_a_quiet_delay_after_the_last_change_and_touches_wake_the_thread_once():
+    # Given a debounced action, and a count of the times a touch wakes its thread
+    import threading
+    import time
+
+    from local.state import Debouncer
+
+    runs: list[float] = []
+    ran = threading.Event()
+
+    def action() -> None:
+        runs.append(time.monotonic())
+        ran.set()
+
+    debouncer = Debouncer(action, delay=0.3, max_delay=30)
+    wakes = []
+    notify = debouncer._condition.notify
+    debouncer._condition.notify = lambda n=1: (wakes.append(n), notify(n))[1]  # type: ignore[method-assign]
+    debouncer.start()
+    try:
+        # When changes come in a burst (every write the stack serves touches it)
+        for _ in range(50):
+            debouncer.touch()
+            time.sleep(0.002)
+        last = time.monotonic()
+        assert ran.wait(5)
+        # Then the action ran once, a quiet delay after the last change, and only the first touch woke it
+        time.sleep(0.4)
+        assert len(runs) == 1 and runs[0] - last >= 0.25
+        assert len(wakes) == 1
+        # And a change after the run is picked up again
+        ran.clear()
+        debouncer.touch()
+        assert ran.wait(5) and len(runs) == 2
+    finally:
+        debouncer.stop()

@@ -176,3 +176,35 @@ def test_a_send_wakes_only_the_pollers_of_its_queue():
         "mail-dev"
     )
     assert _queue_name(send(b"")) is None
+
+
+def test_a_send_that_delays_every_message_wakes_no_poller():
+    # Given sends and visibility changes, some only for later (a retry with DelaySeconds)
+    from local.sqs import _visible_now
+
+    def call(operation: str, body: bytes) -> MotoExchange:
+        return MotoExchange(
+            method="POST", path="/", operation=operation, request_body=body, status=200, response_body=b""
+        )
+
+    url = '"QueueUrl": "http://h:1/123456789012/deliveries-dev"'
+    # Then a message receivable now wakes the pollers, one that is not yet receivable does not
+    assert _visible_now(call("SendMessage", b'{%s, "MessageBody": "x"}' % url.encode()))
+    assert _visible_now(call("SendMessage", b'{%s, "MessageBody": "x", "DelaySeconds": 0}' % url.encode()))
+    assert not _visible_now(
+        call("SendMessage", b'{%s, "MessageBody": "x", "DelaySeconds": 5}' % url.encode())
+    )
+    assert not _visible_now(call("SendMessage", b"Action=SendMessage&MessageBody=x&DelaySeconds=900"))
+    # A batch wakes them if any of its messages is receivable now
+    batch = b'{%s, "Entries": [{"Id": "1", "MessageBody": "x", "DelaySeconds": 3}, {"Id": "2", "MessageBody": "y"}]}'
+    assert _visible_now(call("SendMessageBatch", batch % url.encode()))
+    later = b'{%s, "Entries": [{"Id": "1", "MessageBody": "x", "DelaySeconds": 3}]}'
+    assert not _visible_now(call("SendMessageBatch", later % url.encode()))
+    # A visibility change wakes them only when it makes the message visible again
+    assert _visible_now(call("ChangeMessageVisibility", b'{"ReceiptHandle": "r", "VisibilityTimeout": 0}'))
+    assert not _visible_now(
+        call("ChangeMessageVisibility", b'{"ReceiptHandle": "r", "VisibilityTimeout": 30}')
+    )
+    # When the request cannot be read, they are woken
+    assert _visible_now(call("SendMessageBatch", b"Action=SendMessageBatch&x=1"))
+    assert _visible_now(call("SendMessage", b""))
