@@ -7,7 +7,8 @@ from urllib.parse import quote
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from gateway.contracts import CreateApiKey, RegisterRequest
+from gateway.admin_contracts import CreateApiKey
+from gateway.contracts import RegisterRequest
 from gateway.http.errors import describe_validation
 from gateway.validation import JsonRefused, PlainInt, loads_json, storable_numbers
 

@@ -6,7 +6,8 @@ Modules:
     errors       domain errors; `gateway.http.errors` maps them to HTTP in one place
     crypto       hashing, key derivation, constant-time comparison
     validation   field rules shared by the request contracts
-    contracts    request/response models (pydantic), separate from stored items
+    contracts    roles, the error envelope and the V2 request/response models (pydantic); each /v1 area has
+                 its own *_contracts module, so a function builds only the models it uses
     repo/        DynamoDB data access; the only place that sees ClientError
     auth         API-key authentication and organisation-unit scoping
     orgs         organisation units and API keys

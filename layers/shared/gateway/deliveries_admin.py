@@ -10,7 +10,7 @@ from typing import Any
 from gateway import deliveries, delivery_http, events, tracks, webhooks
 from gateway.auth import Caller
 from gateway.config import get_settings
-from gateway.contracts import AttemptView, DeliveryPage, DeliveryView, PingResult, ReplayResult
+from gateway.delivery_contracts import AttemptView, DeliveryPage, DeliveryView, PingResult, ReplayResult
 from gateway.errors import InvalidInput, NotFound
 from gateway.repo import deliveries as repo
 

@@ -15,9 +15,9 @@ from aws_lambda_powertools import Logger
 
 from gateway import catalogue, itep, stock, tracks
 from gateway.auth import Caller
-from gateway.contracts import FulfilmentReply, FulfilmentRequest
 from gateway.errors import Conflict, InvalidInput, Unavailable
 from gateway.expiry import index_keys, parse_expire
+from gateway.provisioning_contracts import FulfilmentReply, FulfilmentRequest
 from gateway.repo import inventory as repo
 from gateway.repo import now_iso
 

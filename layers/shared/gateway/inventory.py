@@ -14,7 +14,9 @@ from typing import Any
 
 from gateway import orgs, stock
 from gateway.auth import Caller
-from gateway.contracts import (
+from gateway.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from gateway.itep import TEST_TYPE
+from gateway.provisioning_contracts import (
     AddedTestIds,
     AllocationResult,
     HistoryEntry,
@@ -25,8 +27,6 @@ from gateway.contracts import (
     TestIdPage,
     TestIdView,
 )
-from gateway.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from gateway.itep import TEST_TYPE
 from gateway.repo import inventory as repo
 from gateway.repo import now_iso
 

@@ -13,7 +13,7 @@ from typing import Any
 from gateway import crypto, ssrf
 from gateway.auth import Caller
 from gateway.config import get_settings
-from gateway.contracts import CreatedTrack, TrackRequest, TrackView
+from gateway.delivery_contracts import CreatedTrack, TrackRequest, TrackView
 from gateway.errors import InvalidInput, OutOfScope
 from gateway.repo import now_iso
 from gateway.repo import tracks as repo

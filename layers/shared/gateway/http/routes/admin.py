@@ -8,22 +8,24 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from gateway import deliveries, deliveries_admin, orgs, signing, tracks
-from gateway.auth import current_caller
-from gateway.contracts import (
+from gateway.admin_contracts import (
     ApiKeyPage,
     ApiKeyView,
     CreateApiKey,
     CreatedApiKey,
-    CreatedTrack,
     CreateOrgUnit,
-    DeliveryPage,
-    DeliveryView,
     OrgUnitPage,
     OrgUnitView,
+)
+from gateway.auth import current_caller
+from gateway.contracts import Role
+from gateway.delivery_contracts import (
+    CreatedTrack,
+    DeliveryPage,
+    DeliveryView,
     PingResult,
     ReplayRange,
     ReplayResult,
-    Role,
     TrackPage,
     TrackRequest,
 )

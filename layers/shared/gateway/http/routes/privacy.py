@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from gateway import privacy
 from gateway.auth import current_caller
-from gateway.contracts import CandidateErased, CandidateExport, Role
+from gateway.contracts import Role
 from gateway.http.app import requires
 from gateway.http.routes.common import documented
+from gateway.privacy_contracts import CandidateErased, CandidateExport
 
 router = Router()  # type: ignore[no-untyped-call]
 CandidateId = Annotated[str, Path(max_length=64, description="Candidate id (cand_...).")]

@@ -11,7 +11,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from gateway import fulfilment, idempotency, inventory
 from gateway.auth import current_caller
-from gateway.contracts import (
+from gateway.contracts import Role
+from gateway.errors import Conflict
+from gateway.http.app import requires
+from gateway.http.routes.common import documented
+from gateway.provisioning_contracts import (
     AddedTestIds,
     AddTestIds,
     Allocation,
@@ -19,13 +23,9 @@ from gateway.contracts import (
     FulfilmentReply,
     FulfilmentRequest,
     InventoryReport,
-    Role,
     TestIdPage,
     TestIdView,
 )
-from gateway.errors import Conflict
-from gateway.http.app import requires
-from gateway.http.routes.common import documented
 
 router = Router()  # type: ignore[no-untyped-call]
 metrics = Metrics()
