@@ -10,6 +10,8 @@
   file with an index of offsets, so memory stays flat too. Rows before a segment's offset are skipped
   without converting their cells. openpyxl is imported only when an XLSX file is read: it is a dependency
   of the import function alone.
+- Duplicates: `SeenIds` remembers the test IDs met so far in a file in an SQLite file on local disk
+  (`/tmp` in Lambda), with a small, fixed page cache.
 
 Header names are matched tolerantly: case, spaces, underscores, hyphens and dots are ignored, so `Test ID`,
 `test_id`, `TestID` and `test-id` all name the test ID. Row numbers are the ones a spreadsheet program
@@ -24,6 +26,7 @@ import codecs
 import csv
 import os
 import re
+import sqlite3
 import struct
 import tempfile
 from array import array
@@ -524,68 +527,66 @@ def cell_text(value: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ duplicates
 class SeenIds:
-    """The test IDs met so far in a file, with the row each was first seen on, in flat memory.
+    """The test IDs met so far in a file, with the row each was first seen on, in an SQLite file.
 
-    An open-addressing table of 64-bit digests (BLAKE2b of the case-folded ID) and row numbers in two
-    arrays: about 24 bytes per ID, against over 100 for a Python set of strings, so a million rows fit
-    in about 24 MB. Two different IDs share a digest with probability ~n^2/2^65 (1e-8 at a million).
+    Keyed by a 64-bit digest (BLAKE2b of the case-folded ID): about 20 bytes a row on disk (20 MB per
+    million distinct IDs) and a page cache capped at CACHE_KIB in memory, whatever the file size. Two
+    different IDs share a digest with probability ~n^2/2^65 (1e-8 at a million). The file is the state an
+    import carries from one segment to the next (`save`, then copy it).
+
+    Rows are replayed safely: a segment redone after a crash meets the rows its first run already recorded,
+    so an ID recorded on the same row (or, from a run that read further, on a later one) is not a duplicate.
     """
 
-    def __init__(self, capacity: int = 1 << 12) -> None:
-        self._size = 0
-        self._digests = array("Q", bytes(8 * capacity))
-        self._rows = array("I", bytes(4 * capacity))
+    CACHE_KIB = 2048
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in (
+            "journal_mode = OFF",  # a scratch file: a crash loses nothing the carried copy does not hold
+            "synchronous = OFF",
+            "locking_mode = EXCLUSIVE",
+            "temp_store = FILE",
+            f"cache_size = -{self.CACHE_KIB}",
+        ):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE IF NOT EXISTS seen (digest INTEGER PRIMARY KEY, row INTEGER NOT NULL)")
+        self._db.execute("BEGIN")
 
     def __len__(self) -> int:
-        return self._size
+        return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
 
     @staticmethod
     def digest(test_id: str) -> int:
-        value = int.from_bytes(blake2b(test_id.casefold().encode(), digest_size=8).digest(), "big")
-        return value or 1  # 0 marks an empty slot
+        return int.from_bytes(
+            blake2b(test_id.casefold().encode(), digest_size=8).digest(), "big", signed=True
+        )
 
     def first_row(self, test_id: str) -> int | None:
         """The row `test_id` was first seen on, or None."""
-        digest = self.digest(test_id)
-        mask = len(self._digests) - 1
-        slot = digest & mask
-        while True:
-            found = self._digests[slot]
-            if found == 0:
-                return None
-            if found == digest:
-                return int(self._rows[slot])
-            slot = (slot + 1) & mask
+        found = self._db.execute("SELECT row FROM seen WHERE digest = ?", (self.digest(test_id),)).fetchone()
+        return None if found is None else int(found[0])
 
     def add(self, test_id: str, row: int) -> int | None:
-        """Remember `test_id` on `row`; returns the earlier row when it was seen before (kept as it was)."""
+        """Remember `test_id` on `row`; returns the earlier row it was first seen on, if any (kept)."""
         digest = self.digest(test_id)
-        mask = len(self._digests) - 1
-        slot = digest & mask
-        while True:
-            found = self._digests[slot]
-            if found == 0:
-                break
-            if found == digest:
-                return int(self._rows[slot])
-            slot = (slot + 1) & mask
-        self._digests[slot] = digest
-        self._rows[slot] = row
-        self._size += 1
-        if self._size * 2 > len(self._digests):
-            self._grow()
+        if self._db.execute(_INSERT, (digest, row)).rowcount == 1:
+            return None
+        first = int(self._db.execute("SELECT row FROM seen WHERE digest = ?", (digest,)).fetchone()[0])
+        if first < row:
+            return first
+        if first > row:
+            self._db.execute("UPDATE seen SET row = ? WHERE digest = ?", (row, digest))
         return None
 
-    def _grow(self) -> None:
-        old_digests, old_rows = self._digests, self._rows
-        capacity = len(old_digests) * 2
-        self._digests = array("Q", bytes(8 * capacity))
-        self._rows = array("I", bytes(4 * capacity))
-        mask = capacity - 1
-        for digest, row in zip(old_digests, old_rows, strict=True):
-            if digest:
-                slot = digest & mask
-                while self._digests[slot]:
-                    slot = (slot + 1) & mask
-                self._digests[slot] = digest
-                self._rows[slot] = row
+    def save(self) -> None:
+        """Write everything to the file (before it is copied)."""
+        self._db.execute("COMMIT")
+        self._db.execute("BEGIN")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_INSERT = "INSERT INTO seen (digest, row) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"

@@ -230,15 +230,6 @@ def put(key: str, body: bytes | IO[bytes], content_type: str = "text/csv; charse
         raise _error(exc, key) from exc
 
 
-def get_bytes(key: str) -> bytes | None:
-    try:
-        return bytes(_s3().get_object(Bucket=bucket(), Key=key)["Body"].read())
-    except ClientError as exc:
-        if error_code(exc) in _MISSING:
-            return None
-        raise _error(exc, key) from exc
-
-
 def download(key: str, target: str | IO[bytes]) -> bool:
     """Copy an object of the bucket to a local file (a path, or a file written from where it stands), in
     1 MiB pieces; False when there is no such object."""
