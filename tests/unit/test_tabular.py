@@ -270,6 +270,7 @@ def _texts(rows) -> list[tuple[int, list[str]]]:
     return out
 
 
+# The least openpyxl reads (a date format on style 1); it warns that no default style is declared.
 STYLES = f"""<styleSheet xmlns="{MAIN}"><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/></cellXfs></styleSheet>"""
 
 
@@ -292,6 +293,7 @@ def test_shared_strings_on_disk_read_as_openpyxl_reads_them():
         strings.close()
 
 
+@pytest.mark.filterwarnings("ignore:Workbook contains no default style")
 @pytest.mark.parametrize(
     "data",
     [
@@ -317,6 +319,7 @@ def test_xlsx_cells_are_the_ones_openpyxl_reads(data):
     assert ours == openpyxl_rows(data)
 
 
+@pytest.mark.filterwarnings("ignore:Workbook contains no default style")
 def test_xlsx_rows_past_a_wrong_dimension_are_read_and_rows_before_the_offset_are_not_converted():
     # Given a sheet that declares A1:C2 but holds rows up to 8
     data = crafted_workbook()

@@ -589,4 +589,4 @@ class SeenIds:
         self._db.close()
 
 
-_INSERT = "INSERT INTO seen (digest, row) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"
+_INSERT = "INSERT OR IGNORE INTO seen (digest, row) VALUES (?, ?)"  # any SQLite 3 (no UPSERT needed)
