@@ -207,7 +207,9 @@ def sqs_batch_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str,
     return sqs_event(messages, queue_arn, "us-east-1")
 
 
-def scheduled_event(rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/ExpiryFunctionEvery15Minutes"):
+def scheduled_event(
+    rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/ExpiryFunctionEvery15Minutes",
+):
     """EventBridge's scheduled event (what a `Schedule` rule sends)."""
     return {
         "version": "0",
@@ -220,3 +222,85 @@ def scheduled_event(rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/
         "resources": [rule_arn],
         "detail": {},
     }
+
+
+# ------------------------------------------------------------------------------------------- spreadsheets
+_SPREADSHEET = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELATION = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE = "http://schemas.openxmlformats.org/package/2006"
+_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+
+def xlsx_package(
+    sheet_xml: str, shared_strings_xml: str | None = None, styles_xml: str | None = None
+) -> bytes:
+    """A minimal XLSX around hand-written parts: one worksheet, optional shared strings and styles. openpyxl
+    writes text as inline strings; Excel (and most vendor exports) write it to the shared-strings table."""
+    import io
+    import zipfile
+
+    parts = {"worksheets/sheet1.xml": ("worksheet", sheet_xml)}
+    if shared_strings_xml is not None:
+        parts["sharedStrings.xml"] = ("sharedStrings", shared_strings_xml)
+    if styles_xml is not None:
+        parts["styles.xml"] = ("styles", styles_xml)
+    overrides = "".join(
+        f'<Override PartName="/xl/{name}" ContentType="{_TYPE}.{kind}+xml"/>'
+        for name, (kind, _) in parts.items()
+    )
+    relations = "".join(
+        f'<Relationship Id="rId{i}" Type="{_RELATION}/{kind}" Target="{name}"/>'
+        for i, (name, (kind, _)) in enumerate(parts.items(), start=1)
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            f'<Types xmlns="{_PACKAGE}/content-types">'
+            f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{_TYPE}.sheet.main+xml"/>{overrides}</Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            f'<Relationships xmlns="{_PACKAGE}/relationships"><Relationship Id="rId1" '
+            f'Type="{_RELATION}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{_SPREADSHEET}" xmlns:r="{_RELATION}"><sheets>'
+            '<sheet name="Available Tests" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            f'<Relationships xmlns="{_PACKAGE}/relationships">{relations}</Relationships>',
+        )
+        for name, (_kind, xml) in parts.items():
+            archive.writestr(f"xl/{name}", xml)
+    return out.getvalue()
+
+
+def xlsx_shared_strings_file(rows: list[list[Any]], header: list[str] | None = None) -> bytes:
+    """An XLSX of `rows` under a header as Excel writes one: text in the shared-strings table, numbers as
+    numbers, empty cells left out."""
+    from xml.sax.saxutils import escape
+
+    strings: dict[str, int] = {}
+    lines = []
+    for number, values in enumerate(
+        [header or ["Test ID", "Password", "Test Type", "Status", "Assigned To"], *rows], 1
+    ):
+        cells = []
+        for column, value in enumerate(values):
+            ref = f"{chr(ord('A') + column)}{number}"
+            if value is None or value == "":
+                continue
+            if isinstance(value, (int, float)):
+                cells.append(f'<c r="{ref}"><v>{value}</v></c>')
+            else:
+                index = strings.setdefault(str(value), len(strings))
+                cells.append(f'<c r="{ref}" t="s"><v>{index}</v></c>')
+        lines.append(f'<row r="{number}">{"".join(cells)}</row>')
+    sheet = f'<worksheet xmlns="{_SPREADSHEET}"><sheetData>{"".join(lines)}</sheetData></worksheet>'
+    shared = "".join(f'<si><t xml:space="preserve">{escape(text)}</t></si>' for text in strings)
+    return xlsx_package(sheet, f'<sst xmlns="{_SPREADSHEET}" uniqueCount="{len(strings)}">{shared}</sst>')

@@ -8,10 +8,11 @@ import boto3
 import pytest
 from moto.s3 import models as moto_s3
 
-from gateway import imports
+from gateway import imports, tabular
 from gateway.config import get_settings
 from gateway.repo import batch, objects
 from gateway.repo import imports as imports_repo
+from tests.helpers import xlsx_shared_strings_file
 from tests.integration.harness import DynamoFaults, Importer, csv_file, xlsx_file
 
 HEADER = ["Test ID", "Password", "Test Type", "Status", "Assigned To"]
@@ -508,3 +509,181 @@ def test_assigned_rows_with_an_expire_enter_the_expiry_index(stack, importer):
     expired = stack.api.post("/v1/jobs/expire-assignments")
     assert expired.json() == {"examined": 1, "released": 1, "skipped": 0, "complete": True}
     assert stack.api.get("/v1/test-ids/X00001").json()["available"] is True
+
+
+# ------------------------------------------------------------------------ memory and continuation cost
+def _traced_peak_of_an_import(importer, data: bytes, tmp_path) -> int:
+    """Peak Python memory (tracemalloc, bytes) of importing `data` in one segment, from the file's first
+    byte to the completed status."""
+    import tracemalloc
+
+    obj = importer.put(f"imports/{importer.stack.root}/peak-{len(data)}.bin", b"x")
+    obj["size"] = len(data)
+    (tmp_path / obj["key"].rsplit("/", 1)[-1]).write_bytes(data)
+    import_id = importer.notify(obj)["imports"][0]
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        assert imports.run_segment(import_id, 0, lambda: 900_000) == "completed"
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.fixture
+def local_files(monkeypatch, tmp_path):
+    """Uploads read from local files and reports sent nowhere, test IDs all new and written nowhere: what
+    is left is the importer's own memory (moto's in-process S3 hands out whole objects and keeps every
+    part; its tables keep every item)."""
+
+    def path(source):
+        return tmp_path / source.key.rsplit("/", 1)[-1]
+
+    def stream(source, start=0):
+        handle = path(source).open("rb")
+        handle.seek(start)
+        return handle
+
+    monkeypatch.setattr(objects, "stream", stream)
+    monkeypatch.setattr(objects, "RangeReader", lambda source: path(source).open("rb"))
+    def read_range(source, start, end):
+        with stream(source, start) as handle:
+            return handle.read(end + 1 - start)
+
+    monkeypatch.setattr(objects, "read_range", read_range)
+    monkeypatch.setattr(objects, "put", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(objects, "start_multipart", lambda *_args, **_kwargs: "upload")
+    monkeypatch.setattr(objects, "upload_part", lambda *_args, **_kwargs: "etag")
+    monkeypatch.setattr(objects, "complete_multipart", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(imports_repo, "existing", lambda _test_ids, _stats: {})
+    monkeypatch.setattr(imports_repo, "put_all", lambda _items, _stats: None)
+    return tmp_path
+
+
+@pytest.mark.parametrize("make", [csv_file, xlsx_shared_strings_file], ids=["csv", "xlsx-shared-strings"])
+def test_an_imports_memory_does_not_grow_with_the_file(stack, importer, local_files, make):
+    # Given a file of N rows and one of 4N (text in the shared-strings table for XLSX, as Excel writes it)
+    n = 5_000
+    small, big = make(rows(n, prefix="S")), make(rows(4 * n, prefix="B"))
+    _traced_peak_of_an_import(importer, make(rows(200, prefix="W")), local_files)  # warm: imports, caches
+    # When each is imported
+    peak_small = _traced_peak_of_an_import(importer, small, local_files)
+    peak_big = _traced_peak_of_an_import(importer, big, local_files)
+    # Then the bigger one takes no more memory (an in-memory duplicate tracker, shared-strings table or
+    # report buffer would take ~1-3 MB more for the 15,000 extra rows)
+    assert peak_big - peak_small < 256 * 1024, (peak_small, peak_big)
+
+
+def test_a_continuation_segment_reads_on_from_where_the_last_one_stopped(stack, importer, monkeypatch):
+    # Given segments of 100 rows, and the CSV rows parsed and S3 reads counted
+    monkeypatch.setenv("IMPORT_SEGMENT_ROWS", "100")
+    get_settings.cache_clear()
+    parsed, starts = [], []
+    row, stream = tabular.Row, objects.stream
+
+    def counted_row(number, *args, **kwargs):
+        parsed.append(number)
+        return row(number, *args, **kwargs)
+
+    def counted_stream(source, *args):
+        starts.append(args[0] if args else 0)
+        return stream(source, *args)
+
+    monkeypatch.setattr(tabular, "Row", counted_row)
+    monkeypatch.setattr(objects, "stream", counted_stream)
+    data = csv_file([*rows(300), ["T00150", "pw", "Academic-Plus", "", ""], *rows(49, start=300)])
+    # When a file of 350 rows is imported in 4 segments
+    import_id = importer.upload(data)
+    assert importer.drain() == 4
+    # Then every row was parsed once, each segment reading on from the byte after the last one's rows
+    assert parsed == list(range(2, 352))
+    ends = [len(b"".join(data.splitlines(keepends=True)[:k])) for k in (101, 201, 301)]
+    assert starts == [0, *ends]
+    # And duplicates across segments are still found
+    status = importer.status(import_id)
+    assert (status["status"], status["added"], status["skipped"]) == (
+        "completed",
+        349,
+        [
+            {
+                "row": 302,
+                "test-id": "T00150",
+                "reason": "test-id: appears twice in this file (first on row 152)",
+            }
+        ],
+    )
+
+
+def test_an_xlsx_continuation_converts_only_its_own_rows(stack, importer, monkeypatch):
+    from collections import Counter
+
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    monkeypatch.setenv("IMPORT_SEGMENT_ROWS", "100")
+    get_settings.cache_clear()
+    converted: Counter[str] = Counter()
+    parse_row = WorkSheetParser.parse_row
+
+    def counted(parser, element):
+        converted[element.get("r")] += 1
+        return parse_row(parser, element)
+
+    monkeypatch.setattr(WorkSheetParser, "parse_row", counted)
+    import_id = importer.upload(xlsx_shared_strings_file([*rows(250), ["T00010", "pw", "Academic-Plus"]]))
+    assert importer.drain() == 3
+    # The header is read by every segment (for the columns); every other row is converted once
+    assert converted.pop("1") == 3 and set(converted.values()) == {1} and len(converted) == 251
+    status = importer.status(import_id)
+    assert (status["added"], status["skipped"][0]["reason"]) == (
+        250,
+        "test-id: appears twice in this file (first on row 12)",
+    )
+
+
+def test_an_import_started_before_trackers_were_carried_rebuilds_its_own(stack, importer, monkeypatch):
+    # Given an import whose first segment ran, then lost its carried tracker and resume point (an import
+    # in flight when this version was deployed)
+    monkeypatch.setenv("IMPORT_SEGMENT_ROWS", "100")
+    get_settings.cache_clear()
+    import_id = importer.upload(csv_file([*rows(150), ["T00020", "pw", "Academic-Plus", "", ""]]))
+    assert importer.drain(limit=1) == 1
+    boto3.client("dynamodb").update_item(
+        TableName=stack.table("InventoryTable"),
+        Key={"pk": {"S": f"IMPORT#{import_id}"}, "sk": {"S": "IMPORT"}},
+        UpdateExpression="REMOVE seen_key, next_byte, #c",
+        ExpressionAttributeNames={"#c": "columns"},
+    )
+    # When the rest runs, it reads the file from the top again and still finds the duplicate
+    importer.drain()
+    status = importer.status(import_id)
+    assert (status["added"], status["skipped"][0]["reason"]) == (
+        150,
+        "test-id: appears twice in this file (first on row 22)",
+    )
+
+
+def test_a_handover_after_a_throttled_chunk_does_not_count_its_rows_as_duplicates(
+    stack, importer, monkeypatch
+):
+    # Given a second chunk whose writes stay throttled: its rows went into the duplicate tracker, then the
+    # segment handed over what it had done (the first chunk) with that tracker
+    monkeypatch.setattr(imports, "RETRY_DELAY_SECONDS", 0)
+    writes, put_all = [], imports_repo.put_all
+
+    def busy_once(items, stats):
+        writes.append(len(items))
+        if len(writes) == 2:
+            raise imports.Unavailable("DynamoDB is busy; retry")
+        return put_all(items, stats)
+
+    monkeypatch.setattr(imports_repo, "put_all", busy_once)
+    data = csv_file([*rows(250), ["T00160", "pw", "Academic-Plus", "", ""]])
+    import_id = importer.upload(data)
+    # When the retry redoes the second chunk
+    assert importer.drain() == 2
+    # Then its rows are imported, not reported as duplicates of themselves; the real duplicate is
+    status = importer.status(import_id)
+    assert (status["status"], status["added"], status["rows-read"]) == ("completed", 250, 251)
+    assert status["skipped"] == [
+        {"row": 252, "test-id": "T00160", "reason": "test-id: appears twice in this file (first on row 162)"}
+    ]

@@ -9,7 +9,10 @@
    test IDs of the chunk (BatchGetItem), writes new ones 25 per BatchWriteItem (unprocessed items retried
    with backoff), changes available ones with a conditional update, and reports every row. When its time
    (or IMPORT_SEGMENT_ROWS) runs out it commits its progress once (conditional on the offset) and queues
-   the next segment: a big file is split, never truncated.
+   the next segment: a big file is split, never truncated. The next segment starts where this one stopped:
+   a CSV at the byte after its last row (a ranged GET), an XLSX from the top of the sheet's XML (a deflate
+   stream cannot be entered midway) with the rows before the offset passed over without converting them;
+   the duplicate tracker comes with it (a copy in S3, `<report>.seen-<row>`), so no row is read twice.
 4. The last segment writes the per-row report (`reports/<unit>/<import id>.csv`) and completes.
 
 Rows are upserts keyed by test ID: the same file twice changes nothing the second time; a test that is
@@ -18,25 +21,28 @@ row (missing ID, unknown status, a duplicate inside the file, malformed assigned
 with its row number and reason; a file that is not CSV/XLSX, is empty or lacks the required columns fails
 as a whole with a clear reason.
 
-Memory is flat in the file size: the file is streamed (CSV) or read through ranged GETs (XLSX, openpyxl
-read-only), duplicates are tracked as 12-byte digests (tabular.SeenIds), and the report goes out in 5 MiB
-multipart parts.
+Memory is flat in the file size: the file is streamed (CSV) or read through ranged GETs (XLSX, with its
+shared-strings table in a temporary file), duplicates are tracked in an SQLite file in /tmp with a fixed
+page cache (tabular.SeenIds), and the report goes out in 5 MiB multipart parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import os
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from aws_lambda_powertools import Logger
 
@@ -55,6 +61,7 @@ UPLOAD_SECONDS = 900
 REPORT_URL_SECONDS = 3600
 SKIPPED_IN_STATUS = 100
 MAX_ASSIGNED_TO = 4096
+SPOOL_BYTES = 64 * 1024  # the report's buffer moves from memory to a temporary file past this
 SEGMENT_MARGIN_SECONDS = 60.0
 RETRY_DELAY_SECONDS = 60
 REQUEUE_AFTER_SECONDS = 60.0
@@ -277,34 +284,46 @@ def _valid_id(row: tabular.Row) -> str | None:
 
 @dataclass
 class _Report:
-    """The per-row report: buffered, sent in parts of at least 5 MiB (S3 multipart), the tail carried
-    between segments in a small object."""
+    """The per-row report: buffered (in memory up to SPOOL_BYTES, then in a temporary file), sent in parts
+    of at least 5 MiB (S3 multipart), the tail carried between segments in a small object."""
 
     key: str
     upload_id: str | None
     parts: list[dict[str, Any]]
-    buffer: io.BytesIO = field(default_factory=io.BytesIO)
+    buffer: IO[bytes] = field(default_factory=lambda: _spool())
 
     def write(self, lines: list[list[Any]]) -> None:
         text = io.StringIO()
         csv.writer(text, lineterminator="\r\n").writerows(lines)
         self.buffer.write(text.getvalue().encode())
 
+    def rewound(self) -> IO[bytes]:
+        """The buffer from its start (to upload it)."""
+        self.buffer.seek(0)
+        return self.buffer
+
     def flush_parts(self, final: bool) -> None:
-        data = self.buffer.getvalue()
-        if not final and len(data) < objects.MIN_PART:
+        if not final and self.buffer.tell() < objects.MIN_PART:
             return
         if final and self.upload_id is None:
-            objects.put(self.key, data)
-            self.buffer = io.BytesIO()
-            return
-        if self.upload_id is None:
-            self.upload_id = objects.start_multipart(self.key)
-        number = len(self.parts) + 1
-        self.parts.append({"n": number, "etag": objects.upload_part(self.key, self.upload_id, number, data)})
-        self.buffer = io.BytesIO()
-        if final:
-            objects.complete_multipart(self.key, self.upload_id, self.parts)
+            objects.put(self.key, self.rewound())
+        else:
+            if self.upload_id is None:
+                self.upload_id = objects.start_multipart(self.key)
+            number = len(self.parts) + 1
+            etag = objects.upload_part(self.key, self.upload_id, number, self.rewound())
+            self.parts.append({"n": number, "etag": etag})
+            if final:
+                objects.complete_multipart(self.key, self.upload_id, self.parts)
+        self.buffer.close()
+        self.buffer = _spool()
+
+    def close(self) -> None:
+        self.buffer.close()
+
+
+def _spool() -> IO[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
 
 
 def row_state(
@@ -356,17 +375,26 @@ class _Segment:
         self.skipped: list[dict[str, Any]] = list(record.get("skipped", []))
         self.types: set[str] = set()
         self.stats = batch.Stats()
-        self.seen = tabular.SeenIds()
+        self.columns = {str(k): int(v) for k, v in (record.get("columns") or {}).items()}
+        self.last_end = int(record.get("next_byte", 0))  # CSV: the byte after row `last_row`
         self.now = now_iso()
-        carry = objects.get_bytes(record["report_carry"]) if record.get("report_carry") else b""
         self.report = _Report(
             record.get("report_key") or f"reports/{self.unit.id}/{self.import_id}.csv",
             record.get("report_upload"),
             list(record.get("report_parts", [])),
         )
-        self.report.buffer.write(carry or b"")
+        if record.get("report_carry"):
+            objects.download(record["report_carry"], self.report.buffer)
         if offset == 0:
             self.report.write([REPORT_HEADER])
+        self.seen, self.rebuild = _tracker(record, offset)
+
+    def close(self) -> None:
+        """Drop the local copy of the duplicate tracker (a copy in S3 carries it to the next segment)."""
+        self.report.close()
+        self.seen.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.seen.path)
 
     # -- rows ------------------------------------------------------------------------------------------
 
@@ -375,9 +403,9 @@ class _Segment:
         chunk: list[tabular.Row] = []
         done = 0
         for row in rows:
-            if row.number <= self.offset:
-                test_id = _valid_id(row)  # rebuild what the earlier segments saw (duplicates)
-                if test_id:
+            if row.number <= self.offset:  # read again only when no tracker was carried (see _tracker)
+                test_id = _valid_id(row)
+                if test_id and self.rebuild:
                     self.seen.add(test_id, row.number)
                 continue
             chunk.append(row)
@@ -432,6 +460,7 @@ class _Segment:
         self.report.write(outcomes)
         self.report.flush_parts(final=False)  # the buffer never holds more than a part (5 MiB)
         self.last_row = rows[-1].number
+        self.last_end = rows[-1].end
 
     def write(self, valid: list[tuple[tabular.Row, Parsed]], outcomes: list[list[Any]]) -> None:
         stored = repo.existing([p.test_id for _, p in valid], self.stats) if valid else {}
@@ -513,16 +542,23 @@ class _Segment:
         }
         if self.report.upload_id:
             changes["report_upload"] = self.report.upload_id
+        if self.record.get("format") == "csv" and self.columns:
+            changes["columns"] = self.columns
+            changes["next_byte"] = self.last_end
         if final:
             changes["finished_at"] = changes["updated_at"]
             changes["report_carry"] = None
+            changes["seen_key"] = None
             if error:
                 changes["error"] = error
         else:
-            carry = self.report.buffer.getvalue()
             carry_key = f"{self.report.key}.carry-{self.last_row}"
-            objects.put(carry_key, carry)
+            objects.put(carry_key, self.report.rewound())
+            self.report.buffer.seek(0, io.SEEK_END)
             changes["report_carry"] = carry_key
+            self.seen.save()
+            changes["seen_key"] = f"{self.report.key}.seen-{self.last_row}"
+            objects.upload(changes["seen_key"], self.seen.path)
         for test_type in self.types - set(self.record.get("types") or set()):
             inventory_repo.remember_type(self.unit.tree, test_type)  # "sold out", not "unknown", from now on
         adds: dict[str, Any] = {k: v for k, v in self.counts.items() if v}
@@ -539,9 +575,25 @@ class _Segment:
         if committed is None:
             logger.info("segment already committed by another run", extra={"import_id": self.import_id})
             return False
-        if self.record.get("report_carry"):
-            objects.delete(self.record["report_carry"])
+        for name in ("report_carry", "seen_key"):  # what the previous segment left for this one
+            if self.record.get(name) and self.record[name] != changes[name]:
+                objects.delete(self.record[name])
         return True
+
+
+def _tracker(record: dict[str, Any], offset: int) -> tuple[tabular.SeenIds, bool]:
+    """The duplicate tracker as the rows up to `offset` left it, in a local file: an empty one for the first
+    segment, else the copy the previous segment put in S3. Without one (an import started before trackers
+    were carried, or its copy is gone) it is rebuilt (True): the segment reads the rows before its offset
+    again, as every segment once did."""
+    handle, path = tempfile.mkstemp(prefix=f"{record['import_id']}-", suffix=".seen")
+    os.close(handle)
+    try:
+        carried = bool(record.get("seen_key")) and objects.download(record["seen_key"], path)
+        return tabular.SeenIds(path), offset > 0 and not carried
+    except BaseException:
+        os.unlink(path)
+        raise
 
 
 def _same(found: dict[str, Any], parsed: Parsed) -> bool:
@@ -554,17 +606,31 @@ def _same(found: dict[str, Any], parsed: Parsed) -> bool:
 
 
 @contextmanager
-def _rows(source: objects.Head, fmt: tabular.Format) -> Iterator[Iterator[tabular.Row]]:
+def _rows(source: objects.Head, fmt: tabular.Format, segment: _Segment) -> Iterator[Iterator[tabular.Row]]:
+    """The rows after the segment's offset. A CSV continues at the byte where the previous segment stopped
+    (a ranged GET); an XLSX is read from the top of the sheet (a deflate stream cannot be entered midway)
+    with the rows before the offset passed over unconverted. A segment rebuilding its tracker gets every
+    row."""
+    after = 0 if segment.rebuild else segment.offset
     if fmt.kind == "xlsx":
-        _columns, rows, workbook = tabular.xlsx_rows(objects.RangeReader(source))  # type: ignore[arg-type]
+        reader = objects.RangeReader(source)
+        columns, rows, workbook = tabular.xlsx_rows(reader, after)  # type: ignore[arg-type]
+        segment.columns = columns
         try:
             yield rows
         finally:
             workbook.close()
+    elif after and segment.columns and segment.last_end:
+        stream = objects.stream(source, segment.last_end)
+        try:
+            yield tabular.csv_rows_from(stream, fmt.delimiter, segment.columns, after, segment.last_end)
+        finally:
+            stream.close()
     else:
+        segment.rebuild = segment.rebuild or bool(segment.offset)  # no resume point: read from the top
         stream = objects.stream(source)
         try:
-            _columns, rows = tabular.csv_rows(stream, fmt.delimiter)
+            segment.columns, rows = tabular.csv_rows(stream, fmt.delimiter)
             yield rows
         finally:
             stream.close()
@@ -617,7 +683,15 @@ def run_segment(
         return "failed"
     segment = _Segment(record, offset, deadline, limit)
     try:
-        with _rows(source, fmt) as rows:
+        return _run(segment, source, fmt)
+    finally:
+        segment.close()
+
+
+def _run(segment: _Segment, source: objects.Head, fmt: tabular.Format) -> str:
+    record, import_id, offset = segment.record, segment.import_id, segment.offset
+    try:
+        with _rows(source, fmt, segment) as rows:
             ended = segment.run(rows)
     except tabular.FileRejected as exc:
         reason = exc.reason

@@ -7,6 +7,7 @@ endpoint, so a client on the same machine can PUT to them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from collections import OrderedDict
@@ -113,9 +114,13 @@ def read_range(source: Head, start: int, end: int) -> bytes:
         raise _error(exc, source.key) from exc
 
 
-def stream(source: Head) -> IO[bytes]:
-    """The object as a buffered binary stream read from one GET (constant memory)."""
+def stream(source: Head, start: int = 0) -> IO[bytes]:
+    """The object from byte `start` on, as a buffered binary stream read from one GET (constant memory)."""
+    if start >= source.size > 0:
+        return io.BytesIO(b"")  # nothing after it (S3 would answer 416 to the range)
     kwargs: dict[str, Any] = {"Bucket": source.bucket, "Key": source.key}
+    if start:
+        kwargs["Range"] = f"bytes={start}-"
     if source.version:
         kwargs["VersionId"] = source.version
     else:
@@ -217,20 +222,37 @@ class RangeReader(io.RawIOBase):
 
 
 # ------------------------------------------------------------------------------------------- writing
-def put(key: str, body: bytes, content_type: str = "text/csv; charset=utf-8") -> None:
+def put(key: str, body: bytes | IO[bytes], content_type: str = "text/csv; charset=utf-8") -> None:
+    """Store `body` (bytes, or a seekable file read from where it stands) under `key` in one PUT."""
     try:
         _s3().put_object(Bucket=bucket(), Key=key, Body=body, ContentType=content_type)
     except ClientError as exc:
         raise _error(exc, key) from exc
 
 
-def get_bytes(key: str) -> bytes | None:
+def download(key: str, target: str | IO[bytes]) -> bool:
+    """Copy an object of the bucket to a local file (a path, or a file written from where it stands), in
+    1 MiB pieces; False when there is no such object."""
     try:
-        return bytes(_s3().get_object(Bucket=bucket(), Key=key)["Body"].read())
+        body = _s3().get_object(Bucket=bucket(), Key=key)["Body"]
     except ClientError as exc:
         if error_code(exc) in _MISSING:
-            return None
+            return False
         raise _error(exc, key) from exc
+    try:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(open(target, "wb")) if isinstance(target, str) else target
+            for piece in body.iter_chunks(1024 * 1024):
+                out.write(piece)
+    finally:
+        body.close()
+    return True
+
+
+def upload(key: str, path: str, content_type: str = "application/octet-stream") -> None:
+    """Store a local file under `key` in one PUT, streamed from the file (not read into memory)."""
+    with open(path, "rb") as body:
+        put(key, body, content_type)
 
 
 def delete(key: str) -> None:
@@ -259,7 +281,7 @@ def start_multipart(key: str, content_type: str = "text/csv; charset=utf-8") -> 
     return str(resp["UploadId"])
 
 
-def upload_part(key: str, upload_id: str, number: int, body: bytes) -> str:
+def upload_part(key: str, upload_id: str, number: int, body: bytes | IO[bytes]) -> str:
     try:
         resp = _s3().upload_part(Bucket=bucket(), Key=key, UploadId=upload_id, PartNumber=number, Body=body)
     except ClientError as exc:
