@@ -75,6 +75,7 @@ def test_another_units_import_is_out_of_scope(stack, importer):
     [
         pytest.param(csv_file(rows(30)), id="csv-comma"),
         pytest.param(csv_file(rows(30), delimiter=";", bom=True), id="csv-semicolon-bom"),
+        pytest.param(csv_file(rows(30), bom=True), id="csv-comma-bom"),  # Excel's "CSV UTF-8"
         pytest.param(csv_file(rows(30), delimiter="\t"), id="csv-tab"),
         pytest.param(
             csv_file(rows(30), header=["test_id", "PASSWORD", "TestType", "status", "assigned_to"]),
