@@ -22,7 +22,7 @@ BENCHES = {
     "imports": "bench.imports",
     "expiry": "bench.expiry",
     "candidate_search": "bench.candidate_search",
-    # 1,000 results by default (BENCH_FAULT_RESULTS); on the local emulator this one takes the longest.
+    # 1,000 results by default (BENCH_FAULT_RESULTS); about three minutes on the 2-core machine.
     "delivery_faults": "bench.delivery_faults",
 }
 
