@@ -11,8 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
-from gateway import crypto
+from gateway import aws, crypto
 from gateway.errors import DomainError, InvalidInput, StorageFailure, Unavailable
 
 logger = Logger(child=True)
@@ -105,6 +106,18 @@ def storage_error(exc: Exception) -> DomainError:
 
 
 # ---------------------------------------------------------------------------- opaque, signed cursors
+def update_if(table: str, key: Mapping[str, Any], **params: Any) -> dict[str, Any] | None:
+    """A conditional UpdateItem (`key` in DynamoDB's typed form, `params` the expressions): the item as it is
+    afterwards, or None when its ConditionExpression did not hold."""
+    try:
+        resp = aws.dynamodb().update_item(TableName=table, Key=key, ReturnValues="ALL_NEW", **params)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise storage_error(exc) from exc
+    return from_item(resp["Attributes"])
+
+
 def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
     if not last_key:
         return None

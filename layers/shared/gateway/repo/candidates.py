@@ -22,7 +22,15 @@ from botocore.exceptions import ClientError
 from gateway import aws
 from gateway.config import get_settings
 from gateway.errors import Unavailable
-from gateway.repo import error_code, from_item, retryable_cancellation, storage_error, to_item, values
+from gateway.repo import (
+    error_code,
+    from_item,
+    retryable_cancellation,
+    storage_error,
+    to_item,
+    update_if,
+    values,
+)
 
 
 class InvitationIdTaken(Exception):
@@ -425,21 +433,14 @@ def update_candidate(
         vals |= {":entry": [entry], ":empty": []}
         parts.append("#history = list_append(if_not_exists(#history, :empty), :entry)")
     update = "SET " + ", ".join(parts) + (" REMOVE " + ", ".join(f"#{k}" for k in removes) if removes else "")
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=candidate_key(candidate_id),
-            UpdateExpression=update,
-            ConditionExpression="attribute_exists(pk) AND #unit = :unit",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values(vals),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        candidate_key(candidate_id),
+        UpdateExpression=update,
+        ConditionExpression="attribute_exists(pk) AND #unit = :unit",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values(vals),
+    )
 
 
 def transfer(

@@ -16,7 +16,16 @@ from botocore.exceptions import ClientError
 from gateway import aws
 from gateway.config import get_settings
 from gateway.errors import InvalidInput
-from gateway.repo import decode_cursor, encode_cursor, error_code, from_item, storage_error, to_item, values
+from gateway.repo import (
+    decode_cursor,
+    encode_cursor,
+    error_code,
+    from_item,
+    storage_error,
+    to_item,
+    update_if,
+    values,
+)
 
 RETENTION_SECONDS = 30 * 24 * 3600
 
@@ -67,21 +76,14 @@ def update(
 ) -> dict[str, Any] | None:
     """Conditional update of a delivery; None when the condition does not hold."""
     names = {f"#{k}": k for k in sets} | ({"#status": "status"} if "#status" in condition else {})
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=to_item({"pk": f"DLV#{delivery_id}", "sk": "DLV"}),
-            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in sets),
-            ConditionExpression=f"attribute_exists(pk) AND ({condition})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values({f":{k}": v for k, v in sets.items()} | condition_values),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        to_item({"pk": f"DLV#{delivery_id}", "sk": "DLV"}),
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in sets),
+        ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values({f":{k}": v for k, v in sets.items()} | condition_values),
+    )
 
 
 def add_attempt(delivery_id: str, number: int, attempt: dict[str, Any], expiration: int) -> None:

@@ -34,6 +34,7 @@ from gateway.repo import (
     from_item,
     storage_error,
     to_item,
+    update_if,
     values,
 )
 
@@ -271,21 +272,14 @@ def update(
     test_id: str, update_expression: str, condition: str, names: dict[str, str], vals: dict[str, Any]
 ) -> dict[str, Any] | None:
     """A conditional update of one test ID; None when the condition does not hold (or no such ID)."""
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=to_item({"pk": f"TID#{test_id}", "sk": "TID"}),
-            UpdateExpression=update_expression,
-            ConditionExpression=f"attribute_exists(pk) AND ({condition})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values(vals),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        to_item({"pk": f"TID#{test_id}", "sk": "TID"}),
+        UpdateExpression=update_expression,
+        ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values(vals),
+    )
 
 
 def count_available(unit_id: str, test_type: str) -> int:

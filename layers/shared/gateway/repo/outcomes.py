@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from gateway import aws
 from gateway.config import get_settings
-from gateway.repo import error_code, from_item, storage_error, to_item, values
+from gateway.repo import error_code, from_item, storage_error, to_item, update_if, values
 
 INDEX = "OutcomeIndex"
 
@@ -195,20 +195,13 @@ def revoke(code: str, when: str, by: str, reason: str | None) -> dict[str, Any] 
     if reason:
         expression += ", revoke_reason = if_not_exists(revoke_reason, :reason)"
         vals[":reason"] = reason
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=to_item({"pk": f"CERT#{code}", "sk": "CERT"}),
-            UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values(vals),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        to_item({"pk": f"CERT#{code}", "sk": "CERT"}),
+        UpdateExpression=expression,
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues=values(vals),
+    )
 
 
 # ------------------------------------------------------------------------------------------ erasure

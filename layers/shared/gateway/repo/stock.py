@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from gateway import aws
 from gateway.config import get_settings
-from gateway.repo import error_code, from_item, storage_error, to_item, values
+from gateway.repo import from_item, storage_error, to_item, update_if, values
 from gateway.repo import inventory as inventory_repo
 
 
@@ -101,20 +101,13 @@ def _switch(stock_key: dict[str, str], armed: bool, available: int, now: str) ->
     else:
         expression += ", warned_at = :now, warned_refills = if_not_exists(refills, :zero) ADD warnings :one"
         vals |= {":one": 1, ":zero": 0}
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=to_item(stock_key),
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeValues=values(vals),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        to_item(stock_key),
+        UpdateExpression=expression,
+        ConditionExpression=condition,
+        ExpressionAttributeValues=values(vals),
+    )
 
 
 def disarm(stock_key: dict[str, str], available: int, now: str) -> dict[str, Any] | None:
@@ -129,20 +122,13 @@ def rearm(stock_key: dict[str, str], available: int, now: str) -> dict[str, Any]
 
 def refilled(stock_key: dict[str, str]) -> dict[str, Any] | None:
     """Count a refill (allows the next re-arm); the threshold as it is now, or None when there is none."""
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=to_item(stock_key),
-            UpdateExpression="ADD refills :one",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values({":one": 1}),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        to_item(stock_key),
+        UpdateExpression="ADD refills :one",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues=values({":one": 1}),
+    )
 
 
 def count_available(unit_id: str, test_type: str, up_to: int) -> int:

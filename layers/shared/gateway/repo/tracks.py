@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from gateway import aws
 from gateway.config import get_settings
-from gateway.repo import error_code, from_item, storage_error, to_item, values
+from gateway.repo import from_item, storage_error, to_item, update_if, values
 
 
 def _table() -> str:
@@ -33,25 +33,18 @@ def upsert(tree: str, unit_id: str, unit_path: str, track: dict[str, Any], now: 
     fields = {**track, "unit_id": unit_id, "unit_path": unit_path, "updated_at": now, "disabled": False}
     names = {f"#{k}": k for k in fields}
     assignments = ", ".join(f"#{k} = :{k}" for k in fields)
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=_key(tree, track["code"]),
-            UpdateExpression=f"SET {assignments}, created_at = if_not_exists(created_at, :updated_at), "
-            "gsi1pk = :gpk, gsi1sk = :gsk REMOVE disabled_at",
-            ConditionExpression="attribute_not_exists(pk) OR begins_with(unit_path, :caller_path)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values(
-                {f":{k}": v for k, v in fields.items()}
-                | {":caller_path": unit_path, ":gpk": f"TRACKS#{tree}", ":gsk": f"{unit_path}{track['code']}"}
-            ),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        _key(tree, track["code"]),
+        UpdateExpression=f"SET {assignments}, created_at = if_not_exists(created_at, :updated_at), "
+        "gsi1pk = :gpk, gsi1sk = :gsk REMOVE disabled_at",
+        ConditionExpression="attribute_not_exists(pk) OR begins_with(unit_path, :caller_path)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values(
+            {f":{k}": v for k, v in fields.items()}
+            | {":caller_path": unit_path, ":gpk": f"TRACKS#{tree}", ":gsk": f"{unit_path}{track['code']}"}
+        ),
+    )
 
 
 def in_subtree(tree: str, path: str) -> list[dict[str, Any]]:
@@ -71,17 +64,10 @@ def in_subtree(tree: str, path: str) -> list[dict[str, Any]]:
 def disable(tree: str, code: str, now: str) -> dict[str, Any] | None:
     """Stop delivering to a track (it answered 410 Gone); saving the track again enables it. Returns the
     track, whose `disabled_at` is the first disabling's time however many 410s came (None: no such track)."""
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=_key(tree, code),
-            UpdateExpression="SET disabled = :true, disabled_at = if_not_exists(disabled_at, :now)",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values({":true": True, ":now": now}),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise storage_error(exc) from exc
-    return from_item(resp["Attributes"])
+    return update_if(
+        _table(),
+        _key(tree, code),
+        UpdateExpression="SET disabled = :true, disabled_at = if_not_exists(disabled_at, :now)",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues=values({":true": True, ":now": now}),
+    )
