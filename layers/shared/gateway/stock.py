@@ -162,10 +162,9 @@ def set_threshold(caller: Caller, request: ThresholdRequest) -> ThresholdView:
             warnings=0,
             updated_at=now,
         )
-    extra: list[str] = []  # the threshold's own addresses, each once
-    for address in request.notify:
-        if address.casefold() not in {a.casefold() for a in extra}:
-            extra.append(address)
+    from gateway import notify
+
+    extra = notify.dedupe_addresses(list(request.notify))  # the threshold's own addresses, each once
     key = repo.key(unit.tree, unit.path, test_type)
     stored = repo.put(
         {

@@ -62,15 +62,6 @@ class Registration:
 # character, so "<value><sep>" is an exact match and "<value>" a prefix.
 SEP = " "
 NAME_SEP = "\x1f"
-# Why a transaction item may be cancelled when a retry can still succeed ("None": the item was fine, another
-# one failed; the rest: a concurrent twin holds the items, or the table is busy).
-RETRYABLE_CANCELLATIONS = {
-    None,
-    "None",
-    "TransactionConflict",
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-}
 
 
 def tree_of(unit_path: str) -> str:
@@ -259,20 +250,16 @@ def disable_callback(invitation_id: int, url: str, now: str) -> dict[str, Any] |
     disabled for `url` (`callback_disabled_url`), with `callback_disabled_at` the first disabling of that URL
     however many 410s came; or as it is when `url` is not its callback any more (None: no such invitation)."""
     key = to_item({"pk": f"INV#{invitation_id}", "sk": "INV"})
-    try:
-        resp = aws.dynamodb().update_item(
-            TableName=_table(),
-            Key=key,
-            UpdateExpression="SET callback_disabled_url = :url, callback_disabled_at = :now",
-            ConditionExpression="callback_url = :url AND "
-            "(attribute_not_exists(callback_disabled_url) OR callback_disabled_url <> :url)",
-            ExpressionAttributeValues=values({":url": url, ":now": now}),
-            ReturnValues="ALL_NEW",
-        )
-        return from_item(resp["Attributes"])
-    except ClientError as exc:
-        if error_code(exc) != "ConditionalCheckFailedException":
-            raise storage_error(exc) from exc
+    disabled = update_if(
+        _table(),
+        key,
+        UpdateExpression="SET callback_disabled_url = :url, callback_disabled_at = :now",
+        ConditionExpression="callback_url = :url AND "
+        "(attribute_not_exists(callback_disabled_url) OR callback_disabled_url <> :url)",
+        ExpressionAttributeValues=values({":url": url, ":now": now}),
+    )
+    if disabled is not None:
+        return disabled
     try:  # already disabled for this URL (another 410), another callback URL since, or no such invitation
         item = aws.dynamodb().get_item(TableName=_table(), Key=key, ConsistentRead=True).get("Item")
     except ClientError as exc:
